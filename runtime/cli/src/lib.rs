@@ -1,0 +1,5 @@
+//! Library side of the `tern` command: event files and the run loop shared by the
+//! CLI, the demo and the integration tests.
+
+pub mod events;
+pub mod run;

@@ -1,0 +1,208 @@
+//! The run loop: one component over one event stream, printing a JSON line per
+//! handler result and per host call. Both engines go through the same loop, so
+//! their outputs can be compared byte for byte.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value as Json, json};
+use tern_core::host::SimPlatform;
+use tern_core::{Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Platform, Sample};
+
+/// Which engine runs the component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// The wasmi interpreter (what devices run).
+    Wasmi,
+    /// Wasmtime with Cranelift (what servers and gateways run).
+    Wasmtime,
+}
+
+impl EngineKind {
+    /// The engine's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Wasmi => "wasmi",
+            EngineKind::Wasmtime => "wasmtime",
+        }
+    }
+}
+
+/// A [`SimPlatform`] shared between the run loop (which feeds it events) and the
+/// instance's host (which answers the component's calls).
+#[derive(Clone, Default)]
+pub struct SharedSim(pub Arc<Mutex<SimPlatform>>);
+
+impl SharedSim {
+    fn with<R>(&self, f: impl FnOnce(&mut SimPlatform) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Platform for SharedSim {
+    fn log(&mut self, level: Level, message: &str) {
+        self.with(|s| s.log(level, message));
+    }
+    fn now_ms(&mut self) -> u64 {
+        self.with(|s| s.now_ms())
+    }
+    fn read_sensor(&mut self, sensor: &str) -> Result<Sample, String> {
+        self.with(|s| s.read_sensor(sensor))
+    }
+    fn gpio_set(&mut self, pin: u32, high: bool) -> Result<(), String> {
+        self.with(|s| s.gpio_set(pin, high))
+    }
+    fn gpio_get(&mut self, pin: u32) -> Result<bool, String> {
+        self.with(|s| s.gpio_get(pin))
+    }
+    fn kv_get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.with(|s| s.kv_get(key))
+    }
+    fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.with(|s| s.kv_set(key, value))
+    }
+    fn kv_used_bytes(&mut self) -> usize {
+        self.with(|s| s.kv_used_bytes())
+    }
+    fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
+        self.with(|s| s.publish(topic, payload))
+    }
+}
+
+/// The kebab-case name of an error class, as printed.
+pub fn class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::InvalidModule => "invalid-module",
+        ErrorClass::ImportNotGranted => "import-not-granted",
+        ErrorClass::UnknownImport => "unknown-import",
+        ErrorClass::MissingExport => "missing-export",
+        ErrorClass::FuelExhausted => "fuel-exhausted",
+        ErrorClass::MemoryLimit => "memory-limit",
+        ErrorClass::StackOverflow => "stack-overflow",
+        ErrorClass::Trap => "trap",
+        ErrorClass::Abi => "abi",
+        ErrorClass::Poisoned => "poisoned",
+        ErrorClass::Engine => "engine",
+    }
+}
+
+fn error_json(e: &Error) -> Json {
+    json!({ "class": class_name(e.class()), "message": e.to_string() })
+}
+
+/// What one run produced: a JSON value per line, in order.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    /// The lines.
+    pub lines: Vec<Json>,
+    /// Fatal errors, in order (the instance was restarted after each).
+    pub errors: Vec<Error>,
+}
+
+impl Transcript {
+    /// The transcript as JSON-lines text.
+    pub fn to_jsonl(&self) -> String {
+        let mut s = String::new();
+        for l in &self.lines {
+            s.push_str(&l.to_string());
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// Loads `wasm` on `engine` under `grant` and runs `init(config)` then `on-event` for
+/// each event. A fatal error is recorded and the component is instantiated again (its
+/// kv survives in `sim`), as a supervisor on a device would.
+pub fn run_stream<E: Engine>(
+    engine: &E,
+    wasm: &[u8],
+    grant: &Grant,
+    config: &[(String, String)],
+    events: &[Event],
+    sim: &SharedSim,
+) -> Result<Transcript, Error> {
+    let component = engine.load(wasm, grant)?;
+    let mut t = Transcript::default();
+    let mut instance = None;
+    let start = |t: &mut Transcript| -> Result<E::Instance, Error> {
+        let mut inst = engine.instantiate(&component, Box::new(sim.clone()))?;
+        let r = inst.init(config);
+        record(t, &mut inst, json!({ "call": "init" }), r.map(|r| r.map(|()| Json::Null)));
+        Ok(inst)
+    };
+    for (seq, event) in events.iter().enumerate() {
+        let inst = match &mut instance {
+            Some(i) => i,
+            None => instance.insert(start(&mut t)?),
+        };
+        sim.with(|s| s.observe(event));
+        let r = inst.on_event(event);
+        let r = r.map(|r| {
+            r.map(|outs| serde_json::to_value(outs).unwrap_or(Json::Null))
+        });
+        let fatal = matches!(&r, Err(e) if e.is_fatal());
+        record(&mut t, inst, json!({ "call": "on-event", "seq": seq }), r);
+        if fatal {
+            instance = None;
+        }
+    }
+    let inst = match &mut instance {
+        Some(i) => i,
+        None => instance.insert(start(&mut t)?),
+    };
+    let r = inst.health_check();
+    record(&mut t, inst, json!({ "call": "health-check" }), r.map(|r| r.map(|()| Json::Null)));
+    Ok(t)
+}
+
+fn record<I: Instance>(
+    t: &mut Transcript,
+    inst: &mut I,
+    mut line: Json,
+    result: Result<Result<Json, String>, Error>,
+) {
+    let seq = line.get("seq").cloned();
+    for call in inst.host().take_trace() {
+        let mut h = serde_json::to_value(call).unwrap_or(Json::Null);
+        if let (Some(seq), Some(obj)) = (&seq, h.as_object_mut()) {
+            obj.insert("seq".into(), seq.clone());
+        }
+        t.lines.push(h);
+    }
+    let obj = line.as_object_mut().expect("line is an object");
+    match result {
+        Ok(Ok(v)) => {
+            obj.insert("ok".into(), v);
+        }
+        Ok(Err(e)) => {
+            obj.insert("err".into(), Json::String(e));
+        }
+        Err(e) => {
+            obj.insert("error".into(), error_json(&e));
+            t.errors.push(e);
+        }
+    }
+    t.lines.push(line);
+}
+
+/// Runs on the engine named by `kind` with `limits`.
+pub fn run_on(
+    kind: EngineKind,
+    limits: Limits,
+    wasm: &[u8],
+    grant: &Grant,
+    config: &[(String, String)],
+    events: &[Event],
+    sim: &SharedSim,
+) -> Result<Transcript, Error> {
+    match kind {
+        EngineKind::Wasmi => {
+            let engine = tern_wasmi::WasmiEngine::new(limits);
+            run_stream(&engine, wasm, grant, config, events, sim)
+        }
+        EngineKind::Wasmtime => {
+            let engine = tern_wasmtime::WasmtimeEngine::new(limits)?;
+            run_stream(&engine, wasm, grant, config, events, sim)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Typed errors of loading and running components, shared by both engines.
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::wit::Interface;
+
+/// Why a component could not be loaded or a call did not complete.
+///
+/// A component returning `Err(string)` from a handler is not an `Error`: that is the
+/// component's own answer. These are failures of the component or its packaging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The bytes are not a valid wasm module for this engine.
+    InvalidModule(String),
+    /// The component imports a `tern:edge` interface its grant does not include.
+    ImportNotGranted {
+        /// The interface, such as `tern:edge/gpio@0.1.0`.
+        interface: Interface,
+    },
+    /// The component imports something outside the `tern:edge` world.
+    UnknownImport {
+        /// Import module.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+    /// The component lacks an export the world requires.
+    MissingExport(&'static str),
+    /// The call used up its fuel budget.
+    FuelExhausted {
+        /// The per-call budget.
+        budget: u64,
+    },
+    /// The component tried to grow memory or a table past its limit.
+    MemoryLimit {
+        /// The linear-memory limit in bytes.
+        limit_bytes: u32,
+    },
+    /// The call stack overflowed (runaway recursion).
+    StackOverflow,
+    /// The component trapped (`unreachable`, out-of-bounds access, division by zero, ...).
+    Trap(String),
+    /// The component broke the canonical ABI (bad pointer, invalid UTF-8, bad discriminant).
+    Abi(String),
+    /// An earlier call failed fatally; instantiate the component again.
+    Poisoned,
+    /// Anything else the engine reported.
+    Engine(String),
+}
+
+/// The class of an [`Error`], for comparing outcomes across engines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// [`Error::InvalidModule`]
+    InvalidModule,
+    /// [`Error::ImportNotGranted`]
+    ImportNotGranted,
+    /// [`Error::UnknownImport`]
+    UnknownImport,
+    /// [`Error::MissingExport`]
+    MissingExport,
+    /// [`Error::FuelExhausted`]
+    FuelExhausted,
+    /// [`Error::MemoryLimit`]
+    MemoryLimit,
+    /// [`Error::StackOverflow`]
+    StackOverflow,
+    /// [`Error::Trap`]
+    Trap,
+    /// [`Error::Abi`]
+    Abi,
+    /// [`Error::Poisoned`]
+    Poisoned,
+    /// [`Error::Engine`]
+    Engine,
+}
+
+impl Error {
+    /// The error's class.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidModule(_) => ErrorClass::InvalidModule,
+            Error::ImportNotGranted { .. } => ErrorClass::ImportNotGranted,
+            Error::UnknownImport { .. } => ErrorClass::UnknownImport,
+            Error::MissingExport(_) => ErrorClass::MissingExport,
+            Error::FuelExhausted { .. } => ErrorClass::FuelExhausted,
+            Error::MemoryLimit { .. } => ErrorClass::MemoryLimit,
+            Error::StackOverflow => ErrorClass::StackOverflow,
+            Error::Trap(_) => ErrorClass::Trap,
+            Error::Abi(_) => ErrorClass::Abi,
+            Error::Poisoned => ErrorClass::Poisoned,
+            Error::Engine(_) => ErrorClass::Engine,
+        }
+    }
+
+    /// Whether the instance must not be entered again after this error.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self.class(),
+            ErrorClass::FuelExhausted
+                | ErrorClass::MemoryLimit
+                | ErrorClass::StackOverflow
+                | ErrorClass::Trap
+                | ErrorClass::Abi
+                | ErrorClass::Poisoned
+                | ErrorClass::Engine
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidModule(e) => write!(f, "invalid wasm module: {e}"),
+            Error::ImportNotGranted { interface } => write!(
+                f,
+                "import not granted: the component imports `{interface}`, which its grant does not include; grant it or remove the import"
+            ),
+            Error::UnknownImport { module, name } => write!(
+                f,
+                "unknown import `{module}#{name}`: components may import only the tern:edge@0.1.0 interfaces"
+            ),
+            Error::MissingExport(name) => write!(
+                f,
+                "missing export `{name}`: the component does not implement the tern:edge world"
+            ),
+            Error::FuelExhausted { budget } => write!(
+                f,
+                "fuel exhausted: the call ran past its budget of {budget} instructions (runaway loop?)"
+            ),
+            Error::MemoryLimit { limit_bytes } => write!(
+                f,
+                "memory limit: the component tried to grow past {limit_bytes} bytes of linear memory"
+            ),
+            Error::StackOverflow => {
+                f.write_str("stack overflow: the call nested too deeply (runaway recursion?)")
+            }
+            Error::Trap(e) => write!(f, "trap: {e}"),
+            Error::Abi(e) => write!(f, "canonical ABI violation by the component: {e}"),
+            Error::Poisoned => f.write_str(
+                "instance poisoned by an earlier fatal error; instantiate the component again",
+            ),
+            Error::Engine(e) => write!(f, "engine error: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

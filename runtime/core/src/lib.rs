@@ -1,0 +1,22 @@
+//! Tern's engine-independent core: types of the `tern:edge` world, grants, limits, host semantics and errors.
+//!
+//! This crate is `no_std` + `alloc` so that it runs on Cortex-M devices. It names no
+//! engine: `tern-wasmi` and `tern-wasmtime` depend on it, never the reverse.
+#![no_std]
+
+extern crate alloc;
+
+pub mod abi;
+pub mod engine;
+pub mod error;
+pub mod grant;
+pub mod host;
+pub mod limits;
+pub mod wit;
+
+pub use engine::{Engine, Instance};
+pub use error::{Error, ErrorClass};
+pub use grant::{Grant, ScopeError};
+pub use host::{Host, HostCall, Platform, SimPlatform};
+pub use limits::Limits;
+pub use wit::{Bytes, Event, Interface, Level, Output, Sample, Value};

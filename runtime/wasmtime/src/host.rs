@@ -1,0 +1,57 @@
+//! `bindgen!` host traits, each a thin forward to tern-core's [`tern_core::Host`].
+
+use crate::Ctx;
+use crate::wit;
+
+impl wit::types::Host for Ctx {}
+
+impl wit::log::Host for Ctx {
+    fn log(&mut self, level: wit::log::Level, message: String) {
+        use tern_core::Level as L;
+        use wit::log::Level as W;
+        let level = match level {
+            W::Trace => L::Trace,
+            W::Debug => L::Debug,
+            W::Info => L::Info,
+            W::Warn => L::Warn,
+            W::Error => L::Error,
+        };
+        self.host.log(level, message);
+    }
+}
+
+impl wit::clock::Host for Ctx {
+    fn now_ms(&mut self) -> u64 {
+        self.host.now_ms()
+    }
+}
+
+impl wit::sensors::Host for Ctx {
+    fn read(&mut self, sensor: String) -> Result<wit::types::Sample, String> {
+        self.host.sensor_read(sensor).map(crate::convert::sample_in)
+    }
+}
+
+impl wit::gpio::Host for Ctx {
+    fn set(&mut self, pin: u32, high: bool) -> Result<(), String> {
+        self.host.gpio_set(pin, high)
+    }
+    fn get(&mut self, pin: u32) -> Result<bool, String> {
+        self.host.gpio_get(pin)
+    }
+}
+
+impl wit::kv::Host for Ctx {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.host.kv_get(key)
+    }
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        self.host.kv_set(key, value)
+    }
+}
+
+impl wit::publish::Host for Ctx {
+    fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), String> {
+        self.host.publish(topic, payload)
+    }
+}

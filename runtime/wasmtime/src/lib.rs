@@ -1,0 +1,300 @@
+//! Tern engine on Wasmtime: the signed core module becomes a component
+//! (`wit-component`, deterministic and cached) and runs with `bindgen!` host impls
+//! on the pooling allocator, under the same fuel and memory limits as on wasmi.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tern_core::abi::{REQUIRED_EXPORTS, check_import};
+use tern_core::{Error, Grant, Host, Interface, Limits, Platform};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+mod bindings {
+    //! Host bindings generated from `runtime/wit`.
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "tern:edge/component",
+    });
+}
+
+mod convert;
+mod host;
+
+use bindings::tern::edge as wit;
+
+/// Store data: host semantics plus the limiter.
+pub struct Ctx {
+    host: Host,
+    limiter: Limiter,
+}
+
+struct Limiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.hit = true;
+            return Err(wasmtime::Error::msg("memory limit"));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            self.hit = true;
+            return Err(wasmtime::Error::msg("table limit"));
+        }
+        Ok(true)
+    }
+}
+
+/// How many instances the pooling allocator keeps slots for.
+const POOL_SLOTS: u32 = 64;
+
+/// The Wasmtime engine, its component cache and the limits its instances run under.
+pub struct WasmtimeEngine {
+    engine: wasmtime::Engine,
+    limits: Limits,
+    /// Compiled components by their core-module bytes: encoding and Cranelift
+    /// compilation happen once per distinct module.
+    cache: Mutex<HashMap<Arc<[u8]>, wasmtime::component::Component>>,
+}
+
+/// A component compiled and linked against exactly its grant, ready to instantiate.
+pub struct WasmtimeComponent {
+    pre: bindings::ComponentPre<Ctx>,
+    grant: Grant,
+}
+
+impl WasmtimeEngine {
+    /// An engine whose instances run under `limits`.
+    pub fn new(limits: Limits) -> Result<Self, Error> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_SLOTS)
+            .total_core_instances(POOL_SLOTS)
+            .total_memories(POOL_SLOTS)
+            .total_tables(POOL_SLOTS)
+            .max_memory_size(limits.memory_bytes as usize)
+            .table_elements(limits.table_elements as usize);
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .wasm_custom_page_sizes(true)
+            // Roughly 1 KiB of native stack per wasm frame, to match wasmi's depth limit.
+            .max_wasm_stack(limits.call_depth as usize * 1024)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(WasmtimeEngine {
+            engine,
+            limits,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Turns a core module into a component, deterministically: the same module
+    /// gives the same component bytes.
+    pub fn componentize(wasm: &[u8]) -> Result<Vec<u8>, Error> {
+        wit_component::ComponentEncoder::default()
+            .module(wasm)
+            .and_then(|e| e.validate(true).encode())
+            .map_err(|e| Error::InvalidModule(format!("cannot make a component: {e:#}")))
+    }
+
+    fn compile(&self, wasm: &[u8]) -> Result<wasmtime::component::Component, Error> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.get(wasm) {
+            return Ok(c.clone());
+        }
+        let bytes = Self::componentize(wasm)?;
+        let component = wasmtime::component::Component::from_binary(&self.engine, &bytes)
+            .map_err(|e| Error::InvalidModule(format!("{e:#}")))?;
+        cache.insert(Arc::from(wasm), component.clone());
+        Ok(component)
+    }
+}
+
+/// Checks the core module's imports and exports before anything is compiled.
+fn check_module(wasm: &[u8], grant: &Grant) -> Result<Vec<Interface>, Error> {
+    let mut ifaces = Vec::new();
+    let mut exports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
+        match payload.map_err(invalid)? {
+            wasmparser::Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(invalid)?;
+                    let iface = check_import(import.module, import.name, grant)?;
+                    if !ifaces.contains(&iface) {
+                        ifaces.push(iface);
+                    }
+                }
+            }
+            wasmparser::Payload::ExportSection(reader) => {
+                for export in reader {
+                    exports.push(export.map_err(invalid)?.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    for name in REQUIRED_EXPORTS {
+        if !exports.iter().any(|e| e == name) {
+            return Err(Error::MissingExport(name));
+        }
+    }
+    Ok(ifaces)
+}
+
+fn link(linker: &mut Linker<Ctx>, iface: Interface) -> wasmtime::Result<()> {
+    type D = HasSelf<Ctx>;
+    match iface {
+        Interface::Log => wit::log::add_to_linker::<Ctx, D>(linker, |c| c),
+        Interface::Clock => wit::clock::add_to_linker::<Ctx, D>(linker, |c| c),
+        Interface::Sensors => wit::sensors::add_to_linker::<Ctx, D>(linker, |c| c),
+        Interface::Gpio => wit::gpio::add_to_linker::<Ctx, D>(linker, |c| c),
+        Interface::Kv => wit::kv::add_to_linker::<Ctx, D>(linker, |c| c),
+        Interface::Publish => wit::publish::add_to_linker::<Ctx, D>(linker, |c| c),
+    }
+}
+
+impl tern_core::Engine for WasmtimeEngine {
+    type Component = WasmtimeComponent;
+    type Instance = WasmtimeInstance;
+
+    fn load(&self, wasm: &[u8], grant: &Grant) -> Result<WasmtimeComponent, Error> {
+        let ifaces = check_module(wasm, grant)?;
+        let component = self.compile(wasm)?;
+        let mut linker = Linker::new(&self.engine);
+        let engine_err = |e: wasmtime::Error| Error::Engine(format!("{e:#}"));
+        wit::types::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c).map_err(engine_err)?;
+        for iface in ifaces {
+            link(&mut linker, iface).map_err(engine_err)?;
+        }
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(bindings::ComponentPre::new)
+            .map_err(engine_err)?;
+        Ok(WasmtimeComponent {
+            pre,
+            grant: grant.clone(),
+        })
+    }
+
+    fn instantiate(
+        &self,
+        component: &WasmtimeComponent,
+        platform: Box<dyn Platform + Send>,
+    ) -> Result<WasmtimeInstance, Error> {
+        let ctx = Ctx {
+            host: Host::new(component.grant.clone(), platform),
+            limiter: Limiter {
+                memory_bytes: self.limits.memory_bytes as usize,
+                table_elements: self.limits.table_elements as usize,
+                hit: false,
+            },
+        };
+        let mut store = Store::new(&self.engine, ctx);
+        store.limiter(|c| &mut c.limiter);
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let bindings = component
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| map_error(e, &store, &self.limits))?;
+        Ok(WasmtimeInstance {
+            store,
+            bindings,
+            limits: self.limits,
+            poisoned: false,
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}
+
+/// Turns a Wasmtime error into Tern's typed error.
+fn map_error(e: wasmtime::Error, store: &Store<Ctx>, limits: &Limits) -> Error {
+    if store.data().limiter.hit {
+        return Error::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Error::FuelExhausted {
+            budget: limits.fuel_per_call,
+        },
+        Some(Trap::StackOverflow) => Error::StackOverflow,
+        Some(trap) => Error::Trap(trap.to_string()),
+        // Outside a trap, a synchronous call fails only when lifting or lowering a
+        // value breaks the canonical ABI (bad pointer, invalid UTF-8, ...).
+        None => Error::Abi(format!("{e:#}")),
+    }
+}
+
+/// One running instance on Wasmtime.
+pub struct WasmtimeInstance {
+    store: Store<Ctx>,
+    bindings: bindings::Component,
+    limits: Limits,
+    poisoned: bool,
+}
+
+impl WasmtimeInstance {
+    fn call<T>(
+        &mut self,
+        run: impl FnOnce(&bindings::Component, &mut Store<Ctx>) -> wasmtime::Result<T>,
+    ) -> Result<T, Error> {
+        if self.poisoned {
+            return Err(Error::Poisoned);
+        }
+        self.store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        run(&self.bindings, &mut self.store).map_err(|e| {
+            self.poisoned = true;
+            map_error(e, &self.store, &self.limits)
+        })
+    }
+}
+
+impl tern_core::Instance for WasmtimeInstance {
+    fn init(&mut self, config: &[(String, String)]) -> Result<Result<(), String>, Error> {
+        self.call(|b, s| b.call_init(s, config))
+    }
+
+    fn on_event(
+        &mut self,
+        event: &tern_core::Event,
+    ) -> Result<Result<Vec<tern_core::Output>, String>, Error> {
+        let event = convert::event(event);
+        self.call(|b, s| b.call_on_event(s, &event))
+            .map(|r| r.map(|outs| outs.into_iter().map(convert::output).collect()))
+    }
+
+    fn health_check(&mut self) -> Result<Result<(), String>, Error> {
+        self.call(|b, s| b.call_health_check(s))
+    }
+
+    fn host(&mut self) -> &mut Host {
+        &mut self.store.data_mut().host
+    }
+}
