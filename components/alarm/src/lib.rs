@@ -91,10 +91,17 @@ impl Component {
         self.sync_pin(&mut out);
         if let Some(verb) = verb {
             let msg = format!("{verb} {} {}", s.sensor, fmt_milli(s.milli));
-            let level = if self.alarm.raised { log::Level::Warn } else { log::Level::Info };
+            let level = if self.alarm.raised {
+                log::Level::Warn
+            } else {
+                log::Level::Info
+            };
             log::log(level, &msg);
             if let Err(e) = publish::publish(&self.cfg.topic, msg.as_bytes()) {
-                log::log(log::Level::Error, &format!("publish to {}: {e}", self.cfg.topic));
+                log::log(
+                    log::Level::Error,
+                    &format!("publish to {}: {e}", self.cfg.topic),
+                );
                 out.push(text("publish-error", &e));
             }
         }
@@ -112,7 +119,10 @@ impl Component {
             0
         };
         out.insert(0, flag("alarm", self.alarm.raised));
-        out.insert(1, milli("active", i64::try_from(active_ms).unwrap_or(i64::MAX), "s"));
+        out.insert(
+            1,
+            milli("active", i64::try_from(active_ms).unwrap_or(i64::MAX), "s"),
+        );
         out
     }
 }
@@ -155,8 +165,19 @@ impl Guest for AlarmComponent {
             ));
         }
         let topic = topic.unwrap_or_else(|| format!("alerts/{sensor}"));
-        let cfg = Config { sensor, high, low, pin, topic, unit };
-        let alarm = Alarm { raised: false, since_ms: 0, pin_synced: false };
+        let cfg = Config {
+            sensor,
+            high,
+            low,
+            pin,
+            topic,
+            unit,
+        };
+        let alarm = Alarm {
+            raised: false,
+            since_ms: 0,
+            pin_synced: false,
+        };
         STATE.with(|s| *s = Some(Component { cfg, alarm }));
         Ok(())
     }
@@ -174,8 +195,12 @@ impl Guest for AlarmComponent {
     }
 
     fn health_check() -> Result<(), String> {
-        let pin = STATE.with(|s| s.as_ref().map(|c| c.cfg.pin)).ok_or("not initialised")?;
-        gpio::get(pin).map(|_| ()).map_err(|e| format!("gpio pin {pin}: {e}"))
+        let pin = STATE
+            .with(|s| s.as_ref().map(|c| c.cfg.pin))
+            .ok_or("not initialised")?;
+        gpio::get(pin)
+            .map(|_| ())
+            .map_err(|e| format!("gpio pin {pin}: {e}"))
     }
 }
 

@@ -33,7 +33,6 @@ pub use bindings::{Event, Guest, Output};
 pub use bindings::tern::edge::types::{Sample, Value};
 pub use bindings::tern::edge::{clock, gpio, kv, log, publish, sensors};
 
-
 /// A `milli` output with a unit.
 pub fn milli(name: &str, milli: i64, unit: &str) -> Output {
     Output {
@@ -75,11 +74,18 @@ pub fn parse_milli(s: &str) -> Option<i64> {
         None => (false, s),
     };
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || frac.len() > 3 || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if int.is_empty()
+        || frac.len() > 3
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let mut v: i64 = int.parse().ok()?;
-    let mut f: i64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let mut f: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
     for _ in frac.len()..3 {
         f *= 10;
     }

@@ -61,15 +61,23 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::TooShort(n) => write!(f, "frame too short for manufacturer data: {n} bytes"),
+            DecodeError::TooShort(n) => {
+                write!(f, "frame too short for manufacturer data: {n} bytes")
+            }
             DecodeError::CompanyId(id) => {
-                write!(f, "not a Ruuvi frame: company id {id:#06x}, expected {COMPANY_ID:#06x}")
+                write!(
+                    f,
+                    "not a Ruuvi frame: company id {id:#06x}, expected {COMPANY_ID:#06x}"
+                )
             }
             DecodeError::UnsupportedFormat(v) => {
                 write!(f, "unsupported Ruuvi data format {v} (only 5, RAWv2)")
             }
             DecodeError::Length(n) => {
-                write!(f, "Ruuvi format 5 payload must be {RAWV2_LEN} bytes, got {n}")
+                write!(
+                    f,
+                    "Ruuvi format 5 payload must be {RAWV2_LEN} bytes, got {n}"
+                )
             }
             DecodeError::NoManufacturerData => {
                 write!(f, "advertisement has no manufacturer-specific data")
@@ -261,11 +269,9 @@ impl Ruuvi {
             let key = seq_key(mac);
             let dup = is_duplicate(kv::get(&key).as_deref(), seq);
             out.insert(1, flag("duplicate", dup));
-            if !dup {
-                if let Err(e) = kv::set(&key, &seq.to_be_bytes()) {
-                    log::log(log::Level::Warn, &format!("kv set {key}: {e}"));
-                    out.push(text("kv-error", &e));
-                }
+            if !dup && let Err(e) = kv::set(&key, &seq.to_be_bytes()) {
+                log::log(log::Level::Warn, &format!("kv set {key}: {e}"));
+                out.push(text("kv-error", &e));
             }
         }
         Ok(out)
@@ -404,13 +410,24 @@ mod tests {
             decode(&hex("4C000215FDA50693A4E24FB1AFCFC6EB07647825")),
             Err(DecodeError::CompanyId(0x004C))
         );
-        assert_eq!(decode(&hex("0201061AFF4C000215FDA50693A4E24FB1AFCFC6EB0764782500010002C5")), Err(DecodeError::CompanyId(0x004C)));
+        assert_eq!(
+            decode(&hex(
+                "0201061AFF4C000215FDA50693A4E24FB1AFCFC6EB0764782500010002C5"
+            )),
+            Err(DecodeError::CompanyId(0x004C))
+        );
         assert_eq!(
             decode(&hex("990403291A1ECE1EFC18F94202CA0B53")),
             Err(DecodeError::UnsupportedFormat(3))
         );
-        assert_eq!(decode(&hex(&format!("9904{}", &VALID[..46]))), Err(DecodeError::Length(23)));
-        assert_eq!(decode(&hex(&format!("9904{VALID}00"))), Err(DecodeError::Length(25)));
+        assert_eq!(
+            decode(&hex(&format!("9904{}", &VALID[..46]))),
+            Err(DecodeError::Length(23))
+        );
+        assert_eq!(
+            decode(&hex(&format!("9904{VALID}00"))),
+            Err(DecodeError::Length(25))
+        );
         assert_eq!(
             DecodeError::CompanyId(0x004C).to_string(),
             "not a Ruuvi frame: company id 0x004c, expected 0x0499"
@@ -424,15 +441,35 @@ mod tests {
         assert_eq!(
             names,
             [
-                "mac", "temperature", "humidity", "pressure", "accel-x", "accel-y", "accel-z",
-                "battery", "tx-power", "movement", "sequence"
+                "mac",
+                "temperature",
+                "humidity",
+                "pressure",
+                "accel-x",
+                "accel-y",
+                "accel-z",
+                "battery",
+                "tx-power",
+                "movement",
+                "sequence"
             ]
         );
         let get = |n: &str| out.iter().find(|o| o.name == n).unwrap();
-        assert!(matches!(get("mac").value, tern_guest::Value::Text(ref m) if m == "cb:b8:33:4c:88:4f"));
-        assert!(matches!(get("pressure").value, tern_guest::Value::Milli(100_044_000)));
-        assert!(matches!(get("tx-power").value, tern_guest::Value::Milli(4000)));
-        assert!(matches!(get("battery").value, tern_guest::Value::Milli(2977)));
+        assert!(
+            matches!(get("mac").value, tern_guest::Value::Text(ref m) if m == "cb:b8:33:4c:88:4f")
+        );
+        assert!(matches!(
+            get("pressure").value,
+            tern_guest::Value::Milli(100_044_000)
+        ));
+        assert!(matches!(
+            get("tx-power").value,
+            tern_guest::Value::Milli(4000)
+        ));
+        assert!(matches!(
+            get("battery").value,
+            tern_guest::Value::Milli(2977)
+        ));
         assert_eq!(get("battery").unit.as_deref(), Some("V"));
     }
 

@@ -44,9 +44,18 @@ impl Smoother {
         kv::set(&key, &ema.to_le_bytes())?;
         log::log(
             log::Level::Debug,
-            &format!("{}: {} -> {}", s.sensor, tern_guest::fmt_milli(s.milli), tern_guest::fmt_milli(ema)),
+            &format!(
+                "{}: {} -> {}",
+                s.sensor,
+                tern_guest::fmt_milli(s.milli),
+                tern_guest::fmt_milli(ema)
+            ),
         );
-        Ok(alloc::vec![milli(&format!("{}.ema", s.sensor), ema, &cfg.unit)])
+        Ok(alloc::vec![milli(
+            &format!("{}.ema", s.sensor),
+            ema,
+            &cfg.unit
+        )])
     }
 }
 
@@ -85,13 +94,19 @@ impl Guest for Smoother {
                         Ok(Vec::new())
                     }
                 },
-                Event::Frame(_) => Err("the smoother takes samples and ticks, not frames".to_string()),
+                Event::Frame(_) => {
+                    Err("the smoother takes samples and ticks, not frames".to_string())
+                }
             }
         })
     }
 
     fn health_check() -> Result<(), String> {
-        CONFIG.with(|c| c.as_ref().map(|_| ()).ok_or_else(|| "not initialised".to_string()))
+        CONFIG.with(|c| {
+            c.as_ref()
+                .map(|_| ())
+                .ok_or_else(|| "not initialised".to_string())
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tern::events::EventFile;
-use tern::run::{EngineKind, SharedSim, run_on};
+use tern::run::{EngineKind, Engines, SharedSim};
 use tern_core::{Grant, Limits};
 
 /// Tern: run WebAssembly components on edge devices, gateways and servers.
@@ -74,7 +74,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot read {}: {e}", args.events.display()))?;
     let file = EventFile::parse(&text).map_err(|e| format!("{}: {e}", args.events.display()))?;
     let grant = if args.grants.is_empty() {
-        eprintln!("tern: no --grant given: using the development grant (every interface, unscoped)");
+        eprintln!(
+            "tern: no --grant given: using the development grant (every interface, unscoped)"
+        );
         Grant::development()
     } else {
         Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?
@@ -90,13 +92,19 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let map: std::collections::BTreeMap<String, tern_core::Bytes> =
-                serde_json::from_str(&text)
-                    .map_err(|e| format!("{}: not a kv file ({{\"key\": \"<hex>\"}}): {e}", path.display()))?;
+                serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "{}: not a kv file ({{\"key\": \"<hex>\"}}): {e}",
+                        path.display()
+                    )
+                })?;
             sim.0.lock().map_err(|_| "kv lock poisoned")?.kv =
                 map.into_iter().map(|(k, v)| (k, v.0)).collect();
         }
     }
-    let transcript = run_on(args.engine, limits, &wasm, &grant, &file.config, &file.events, &sim)
+    let engines = Engines::new(limits).map_err(|e| e.to_string())?;
+    let transcript = engines
+        .run(args.engine, &wasm, &grant, &file.config, &file.events, &sim)
         .map_err(|e| format!("{}: {e}", args.component.display()))?;
     print!("{}", transcript.to_jsonl());
     if let Some(path) = &args.kv {
@@ -109,7 +117,8 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             .map(|(k, v)| (k.clone(), tern_core::Bytes(v.clone())))
             .collect();
         let text = serde_json::to_string_pretty(&kv).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     for e in &transcript.errors {
         eprintln!("tern: the component failed and was restarted: {e}");

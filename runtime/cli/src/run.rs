@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 use tern_core::host::SimPlatform;
-use tern_core::{Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Platform, Sample};
+use tern_core::{
+    Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Platform, Sample,
+};
 
 /// Which engine runs the component.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -127,7 +129,12 @@ pub fn run_stream<E: Engine>(
     let start = |t: &mut Transcript| -> Result<E::Instance, Error> {
         let mut inst = engine.instantiate(&component, Box::new(sim.clone()))?;
         let r = inst.init(config);
-        record(t, &mut inst, json!({ "call": "init" }), r.map(|r| r.map(|()| Json::Null)));
+        record(
+            t,
+            &mut inst,
+            json!({ "call": "init" }),
+            r.map(|r| r.map(|()| Json::Null)),
+        );
         Ok(inst)
     };
     for (seq, event) in events.iter().enumerate() {
@@ -137,9 +144,7 @@ pub fn run_stream<E: Engine>(
         };
         sim.with(|s| s.observe(event));
         let r = inst.on_event(event);
-        let r = r.map(|r| {
-            r.map(|outs| serde_json::to_value(outs).unwrap_or(Json::Null))
-        });
+        let r = r.map(|r| r.map(|outs| serde_json::to_value(outs).unwrap_or(Json::Null)));
         let fatal = matches!(&r, Err(e) if e.is_fatal());
         record(&mut t, inst, json!({ "call": "on-event", "seq": seq }), r);
         if fatal {
@@ -151,7 +156,12 @@ pub fn run_stream<E: Engine>(
         None => instance.insert(start(&mut t)?),
     };
     let r = inst.health_check();
-    record(&mut t, inst, json!({ "call": "health-check" }), r.map(|r| r.map(|()| Json::Null)));
+    record(
+        &mut t,
+        inst,
+        json!({ "call": "health-check" }),
+        r.map(|r| r.map(|()| Json::Null)),
+    );
     Ok(t)
 }
 
@@ -185,24 +195,37 @@ fn record<I: Instance>(
     t.lines.push(line);
 }
 
-/// Runs on the engine named by `kind` with `limits`.
-pub fn run_on(
-    kind: EngineKind,
-    limits: Limits,
-    wasm: &[u8],
-    grant: &Grant,
-    config: &[(String, String)],
-    events: &[Event],
-    sim: &SharedSim,
-) -> Result<Transcript, Error> {
-    match kind {
-        EngineKind::Wasmi => {
-            let engine = tern_wasmi::WasmiEngine::new(limits);
-            run_stream(&engine, wasm, grant, config, events, sim)
-        }
-        EngineKind::Wasmtime => {
-            let engine = tern_wasmtime::WasmtimeEngine::new(limits)?;
-            run_stream(&engine, wasm, grant, config, events, sim)
+/// Both engines with the same limits, made once and reused: Wasmtime caches compiled
+/// components per engine.
+pub struct Engines {
+    /// The wasmi engine.
+    pub wasmi: tern_wasmi::WasmiEngine,
+    /// The Wasmtime engine.
+    pub wasmtime: tern_wasmtime::WasmtimeEngine,
+}
+
+impl Engines {
+    /// Both engines under `limits`.
+    pub fn new(limits: Limits) -> Result<Engines, Error> {
+        Ok(Engines {
+            wasmi: tern_wasmi::WasmiEngine::new(limits),
+            wasmtime: tern_wasmtime::WasmtimeEngine::new(limits)?,
+        })
+    }
+
+    /// Runs on the engine named by `kind` (see [`run_stream`]).
+    pub fn run(
+        &self,
+        kind: EngineKind,
+        wasm: &[u8],
+        grant: &Grant,
+        config: &[(String, String)],
+        events: &[Event],
+        sim: &SharedSim,
+    ) -> Result<Transcript, Error> {
+        match kind {
+            EngineKind::Wasmi => run_stream(&self.wasmi, wasm, grant, config, events, sim),
+            EngineKind::Wasmtime => run_stream(&self.wasmtime, wasm, grant, config, events, sim),
         }
     }
 }

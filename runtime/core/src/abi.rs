@@ -20,7 +20,8 @@ pub const fn functions(iface: Interface) -> &'static [&'static str] {
 }
 
 /// Core-wasm exports every component must have.
-pub const REQUIRED_EXPORTS: [&str; 5] = ["memory", "cabi_realloc", "init", "on-event", "health-check"];
+pub const REQUIRED_EXPORTS: [&str; 5] =
+    ["memory", "cabi_realloc", "init", "on-event", "health-check"];
 
 /// Checks one import of a component's core module against the world and the grant.
 ///
@@ -50,10 +51,15 @@ mod tests {
         let none = Grant::default();
         assert_eq!(
             check_import("tern:edge/gpio@0.1.0", "set", &none),
-            Err(Error::ImportNotGranted { interface: Interface::Gpio })
+            Err(Error::ImportNotGranted {
+                interface: Interface::Gpio
+            })
         );
         let gpio = Grant::parse(["gpio=1"]).unwrap();
-        assert_eq!(check_import("tern:edge/gpio@0.1.0", "set", &gpio), Ok(Interface::Gpio));
+        assert_eq!(
+            check_import("tern:edge/gpio@0.1.0", "set", &gpio),
+            Ok(Interface::Gpio)
+        );
         assert!(matches!(
             check_import("tern:edge/gpio@0.1.0", "explode", &gpio),
             Err(Error::UnknownImport { .. })

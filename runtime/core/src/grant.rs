@@ -180,12 +180,21 @@ mod tests {
 
     #[test]
     fn parses_scopes() {
-        let g = Grant::parse(["log", "sensors=temp-0, temp-1", "gpio=4", "kv=128", "publish=alerts/"])
-            .unwrap();
+        let g = Grant::parse([
+            "log",
+            "sensors=temp-0, temp-1",
+            "gpio=4",
+            "kv=128",
+            "publish=alerts/",
+        ])
+        .unwrap();
         assert!(g.log && !g.clock);
         assert_eq!(
             g.sensors,
-            Some(Scope::Only(vec!["temp-0".to_string(), "temp-1".to_string()]))
+            Some(Scope::Only(vec![
+                "temp-0".to_string(),
+                "temp-1".to_string()
+            ]))
         );
         assert!(g.gpio.as_ref().unwrap().allows(&4));
         assert!(!g.gpio.as_ref().unwrap().allows(&5));
@@ -193,7 +202,13 @@ mod tests {
         assert_eq!(g.publish.as_deref(), Some("alerts/"));
         assert_eq!(
             g.interfaces().collect::<Vec<_>>(),
-            vec![Interface::Log, Interface::Sensors, Interface::Gpio, Interface::Kv, Interface::Publish]
+            vec![
+                Interface::Log,
+                Interface::Sensors,
+                Interface::Gpio,
+                Interface::Kv,
+                Interface::Publish
+            ]
         );
     }
 

@@ -375,19 +375,40 @@ mod tests {
     fn scopes_are_enforced_as_error_values() {
         let mut h = host(Grant::parse(["gpio=2", "sensors=temp-0", "publish=alerts/"]).unwrap());
         assert_eq!(h.gpio_set(2, true), Ok(()));
-        assert_eq!(h.gpio_set(3, true), Err("gpio pin 3 is not granted".to_string()));
-        assert!(h.sensor_read("secret".into()).unwrap_err().contains("not granted"));
-        assert!(h.publish("other/x".into(), vec![1]).unwrap_err().contains("outside"));
+        assert_eq!(
+            h.gpio_set(3, true),
+            Err("gpio pin 3 is not granted".to_string())
+        );
+        assert!(
+            h.sensor_read("secret".into())
+                .unwrap_err()
+                .contains("not granted")
+        );
+        assert!(
+            h.publish("other/x".into(), vec![1])
+                .unwrap_err()
+                .contains("outside")
+        );
         assert_eq!(h.publish("alerts/x".into(), vec![1]), Ok(()));
         // Every call, allowed or not, is in the trace, in order.
         let t = h.take_trace();
         assert_eq!(t.len(), 5);
-        assert!(matches!(t[1], HostCall::GpioSet { pin: 3, result: Err(_), .. }));
+        assert!(matches!(
+            t[1],
+            HostCall::GpioSet {
+                pin: 3,
+                result: Err(_),
+                ..
+            }
+        ));
     }
 
     #[test]
     fn kv_quota_counts_keys_and_values_and_allows_overwrite() {
-        let mut h = host(Grant { kv: Some(10), ..Grant::default() });
+        let mut h = host(Grant {
+            kv: Some(10),
+            ..Grant::default()
+        });
         assert_eq!(h.kv_set("ab".into(), vec![0; 8]), Ok(()));
         // Overwriting the same key reuses its bytes.
         assert_eq!(h.kv_set("ab".into(), vec![1; 8]), Ok(()));
@@ -398,7 +419,10 @@ mod tests {
 
     #[test]
     fn ungranted_interfaces_never_reach_the_platform() {
-        let mut h = host(Grant { sensors: Some(Scope::Any), ..Grant::default() });
+        let mut h = host(Grant {
+            sensors: Some(Scope::Any),
+            ..Grant::default()
+        });
         h.log(Level::Info, "hi".into());
         assert_eq!(h.now_ms(), 0);
         assert!(h.kv_set("k".into(), vec![]).is_err());

@@ -73,7 +73,9 @@ impl Interface {
 
     /// Parses an import module (`tern:edge/gpio@0.1.0`) of core wasm or a component.
     pub fn from_import_module(module: &str) -> Option<Interface> {
-        Interface::ALL.into_iter().find(|i| i.import_module() == module)
+        Interface::ALL
+            .into_iter()
+            .find(|i| i.import_module() == module)
     }
 }
 
@@ -248,7 +250,10 @@ mod tests {
         for i in Interface::ALL {
             assert_eq!(Interface::from_import_module(i.import_module()), Some(i));
             assert_eq!(Interface::from_name(i.name()), Some(i));
-            assert!(i.import_module().ends_with(&alloc::format!("@{}", &WIT_PACKAGE[10..])));
+            assert!(
+                i.import_module()
+                    .ends_with(&alloc::format!("@{}", &WIT_PACKAGE[10..]))
+            );
             assert!(WIT_TEXT.contains(&alloc::format!("interface {} {{", i.name())));
         }
         assert_eq!(Interface::from_import_module("tern:edge/gpio@0.2.0"), None);

@@ -369,4 +369,3 @@ pub(crate) fn lift_outputs(
     }
     Ok(Ok(outputs))
 }
-

@@ -150,7 +150,9 @@ impl tern_core::Engine for WasmiEngine {
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limiter);
         let fuel = self.limits.fuel_per_call;
-        store.set_fuel(fuel).map_err(|e| Error::Engine(e.to_string()))?;
+        store
+            .set_fuel(fuel)
+            .map_err(|e| Error::Engine(e.to_string()))?;
         let instance = component
             .linker
             .instantiate_and_start(&mut store, &component.module)
@@ -167,7 +169,9 @@ impl tern_core::Engine for WasmiEngine {
             .typed::<(i32, i32, i32, i32), i32>(&store)
             .map_err(|e| Error::InvalidModule(format!("cabi_realloc: {e}")))?;
         let sig = |e: wasmi::Error, name: &str| {
-            Error::InvalidModule(format!("`{name}` does not have the tern:edge signature: {e}"))
+            Error::InvalidModule(format!(
+                "`{name}` does not have the tern:edge signature: {e}"
+            ))
         };
         let init = typed(&store, "init")?
             .typed::<(i32, i32), i32>(&store)

@@ -1,0 +1,136 @@
+//! `cargo xtask demo`: every example component on wasmi and Wasmtime, side by side.
+
+use std::process::Command;
+
+use crate::{EXAMPLES, cargo, components, root, step};
+
+/// One engine's run of one component.
+struct Run {
+    stdout: String,
+}
+
+fn tern_run(tern: &std::path::Path, name: &str, engine: &str) -> Result<Run, String> {
+    let root = root();
+    let out = Command::new(tern)
+        .current_dir(&root)
+        .args([
+            "run",
+            &format!("target/components/{name}.wasm"),
+            "--engine",
+            engine,
+        ])
+        .args(["--events", &format!("components/{name}/events.jsonl")])
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", tern.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tern run {name} on {engine} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
+}
+
+/// The value of `"key":` in a JSON line, up to the matching end (rough, for display).
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &line[start..];
+    let mut depth = 0i32;
+    let mut in_str = false;
+    let mut prev = ' ';
+    for (i, c) in rest.char_indices() {
+        match c {
+            '"' if prev != '\\' => in_str = !in_str,
+            '[' | '{' if !in_str => depth += 1,
+            ']' | '}' if !in_str => {
+                if depth == 0 {
+                    return Some(&rest[..i]);
+                }
+                depth -= 1;
+            }
+            ',' if !in_str && depth == 0 => return Some(&rest[..i]),
+            _ => {}
+        }
+        prev = c;
+    }
+    Some(rest)
+}
+
+fn summary(line: &str) -> String {
+    let what = if let Some(ok) = field(line, "ok") {
+        ok.to_string()
+    } else if let Some(err) = field(line, "err") {
+        format!("err {err}")
+    } else if let Some(e) = field(line, "error") {
+        format!("ERROR {e}")
+    } else {
+        line.to_string()
+    };
+    let mut s: String = what.chars().take(54).collect();
+    if what.chars().count() > 54 {
+        s.push('…');
+    }
+    s
+}
+
+pub fn run() -> Result<(), String> {
+    components(false)?;
+    step(
+        cargo().args(["build", "--locked", "-p", "tern"]),
+        "building the tern CLI",
+    )?;
+    let tern = root().join("target/debug/tern");
+    let mut all_same = true;
+    for name in EXAMPLES {
+        let a = tern_run(&tern, name, "wasmi")?;
+        let b = tern_run(&tern, name, "wasmtime")?;
+        let same = a.stdout == b.stdout;
+        all_same &= same;
+        println!();
+        println!("== {name}: components/{name}/events.jsonl ==");
+        println!("{:<10} {:<56} {:<56}", "call", "wasmi", "wasmtime");
+        let calls = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| l.starts_with("{\"call\""))
+                .map(str::to_string)
+                .collect()
+        };
+        let (ca, cb) = (calls(&a.stdout), calls(&b.stdout));
+        for i in 0..ca.len().max(cb.len()) {
+            let la = ca.get(i).map(String::as_str).unwrap_or("");
+            let lb = cb.get(i).map(String::as_str).unwrap_or("");
+            let label = field(la, "seq")
+                .map(|s| format!("event {s}"))
+                .or_else(|| field(la, "call").map(|c| c.trim_matches('"').to_string()))
+                .unwrap_or_default();
+            let mark = if la == lb { ' ' } else { '≠' };
+            println!("{label:<10} {:<56} {:<56}{mark}", summary(la), summary(lb));
+        }
+        let host_calls = a
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("{\"host\""))
+            .count();
+        println!(
+            "{name}: {} lines ({} handler results, {host_calls} host calls): {}",
+            a.stdout.lines().count(),
+            ca.len(),
+            if same {
+                "byte-identical on wasmi and wasmtime"
+            } else {
+                "DIFFERENT on wasmi and wasmtime"
+            }
+        );
+    }
+    println!();
+    if all_same {
+        println!(
+            "demo: every example gave byte-identical results and host-call traces on both engines"
+        );
+        Ok(())
+    } else {
+        Err("the engines disagreed (see ≠ above)".into())
+    }
+}
