@@ -58,9 +58,48 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
+/// `[{"name":"t","unit":"degC","value":{"milli":21500}}]` → `t=21.500degC`.
+fn outputs(ok: &str) -> String {
+    let mut parts = Vec::new();
+    for chunk in ok.split("{\"name\":\"").skip(1) {
+        let name = chunk.split('"').next().unwrap_or("");
+        let unit = chunk
+            .split_once("\"unit\":\"")
+            .and_then(|(_, u)| u.split('"').next())
+            .unwrap_or("");
+        let value = chunk
+            .split_once("\"value\":{\"")
+            .map(|(_, v)| v)
+            .unwrap_or("");
+        let (kind, raw) = value.split_once("\":").unwrap_or(("", ""));
+        let raw = raw.split('}').next().unwrap_or("");
+        let shown = match (kind, raw.parse::<i64>()) {
+            ("milli", Ok(m)) => {
+                let sign = if m < 0 { "-" } else { "" };
+                format!(
+                    "{sign}{}.{:03}{unit}",
+                    m.unsigned_abs() / 1000,
+                    m.unsigned_abs() % 1000
+                )
+            }
+            _ => raw.to_string(),
+        };
+        parts.push(format!("{name}={shown}"));
+    }
+    if parts.is_empty() {
+        "(nothing)".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
 fn summary(line: &str) -> String {
     let what = if let Some(ok) = field(line, "ok") {
-        ok.to_string()
+        if ok == "null" {
+            "ok".to_string()
+        } else {
+            outputs(ok)
+        }
     } else if let Some(err) = field(line, "err") {
         format!("err {err}")
     } else if let Some(e) = field(line, "error") {
@@ -90,7 +129,7 @@ pub fn run() -> Result<(), String> {
         all_same &= same;
         println!();
         println!("== {name}: components/{name}/events.jsonl ==");
-        println!("{:<10} {:<56} {:<56}", "call", "wasmi", "wasmtime");
+        println!("{:<12} {:<56} {:<56}", "call", "wasmi", "wasmtime");
         let calls = |s: &str| -> Vec<String> {
             s.lines()
                 .filter(|l| l.starts_with("{\"call\""))
@@ -106,7 +145,7 @@ pub fn run() -> Result<(), String> {
                 .or_else(|| field(la, "call").map(|c| c.trim_matches('"').to_string()))
                 .unwrap_or_default();
             let mark = if la == lb { ' ' } else { '≠' };
-            println!("{label:<10} {:<56} {:<56}{mark}", summary(la), summary(lb));
+            println!("{label:<12} {:<56} {:<56}{mark}", summary(la), summary(lb));
         }
         let host_calls = a
             .stdout

@@ -243,6 +243,20 @@ fn test() -> Result<(), String> {
         "no_std build + clippy of tern-core and tern-wasmi for thumbv7em-none-eabihf",
     )?;
     step(
+        cargo()
+            .current_dir(root.join("components"))
+            .env("CARGO_TARGET_DIR", root.join("components/target"))
+            .args([
+                "clippy",
+                "--locked",
+                "--release",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .args(["--", "-D", "warnings"]),
+        "clippy (components, wasm32)",
+    )?;
+    step(
         cargo().args(["test", "--workspace", "--locked"]),
         "unit, parity and hostile-fixture tests",
     )?;

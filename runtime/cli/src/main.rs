@@ -87,20 +87,18 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         ..Limits::HOST
     };
     let sim = SharedSim::default();
-    if let Some(path) = &args.kv {
-        if path.exists() {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let map: std::collections::BTreeMap<String, tern_core::Bytes> =
-                serde_json::from_str(&text).map_err(|e| {
-                    format!(
-                        "{}: not a kv file ({{\"key\": \"<hex>\"}}): {e}",
-                        path.display()
-                    )
-                })?;
-            sim.0.lock().map_err(|_| "kv lock poisoned")?.kv =
-                map.into_iter().map(|(k, v)| (k, v.0)).collect();
-        }
+    if let Some(path) = args.kv.as_ref().filter(|p| p.exists()) {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let map: std::collections::BTreeMap<String, tern_core::Bytes> = serde_json::from_str(&text)
+            .map_err(|e| {
+                format!(
+                    "{}: not a kv file ({{\"key\": \"<hex>\"}}): {e}",
+                    path.display()
+                )
+            })?;
+        sim.0.lock().map_err(|_| "kv lock poisoned")?.kv =
+            map.into_iter().map(|(k, v)| (k, v.0)).collect();
     }
     let engines = Engines::new(limits).map_err(|e| e.to_string())?;
     let transcript = engines

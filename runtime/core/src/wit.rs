@@ -208,7 +208,7 @@ pub mod hex_bytes {
             }
         }
         let bytes = s.as_bytes();
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         bytes

@@ -47,7 +47,7 @@ fn range(
     len: u32,
     align: u32,
 ) -> Res<core::ops::Range<usize>> {
-    if ptr % align != 0 {
+    if !ptr.is_multiple_of(align) {
         return Err(abi("pointer not aligned"));
     }
     let size = memory(ctx)?.data_size(ctx);
