@@ -1,5 +1,6 @@
 //! Hostile fixtures: each misbehaviour is stopped with the same typed error class on
 //! both engines, the message names the cause, and the engine keeps working.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use tern_core::host::SimPlatform;
 use tern_core::{Engine, Error, ErrorClass, Event, Grant, Instance, Interface, Limits};

@@ -1,5 +1,6 @@
 //! Parity: the same component and events give byte-identical results and identical
 //! ordered host-call traces on wasmi and Wasmtime.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use proptest::prelude::*;
 use tern_core::{Event, Grant, Sample};

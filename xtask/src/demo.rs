@@ -9,16 +9,64 @@ struct Run {
     stdout: String,
 }
 
-fn tern_run(tern: &std::path::Path, name: &str, engine: &str) -> Result<Run, String> {
+/// Where the demo's signed bundles go.
+const BUNDLES: &str = "target/bundles";
+
+/// Signs `name` once with the development key, for the device and the server board,
+/// and checks that both boards would accept it.
+fn tern_sign(tern: &std::path::Path, name: &str) -> Result<String, String> {
+    let bundle = format!("{BUNDLES}/{name}.tern");
+    let out = Command::new(tern)
+        .current_dir(root())
+        .args(["sign", &format!("target/components/{name}.wasm")])
+        .args(["--key", "boards/keys/tern-dev-2026.key"])
+        .args(["--version", "1.0.0", "--counter", "1"])
+        .args([
+            "--board",
+            "qemu-mps2-an386",
+            "--board",
+            "server",
+            "-o",
+            &bundle,
+        ])
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", tern.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tern sign {name} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    for board in ["qemu-mps2-an386", "server"] {
+        let out = Command::new(tern)
+            .current_dir(root())
+            .args(["verify", &bundle, "--board", board])
+            .output()
+            .map_err(|e| format!("cannot start {}: {e}", tern.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "board {board} refused {bundle}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        print!("  {}", String::from_utf8_lossy(&out.stdout));
+    }
+    Ok(bundle)
+}
+
+/// Runs the signed bundle as `board` does, on `engine`.
+fn tern_run(
+    tern: &std::path::Path,
+    name: &str,
+    bundle: &str,
+    board: &str,
+    engine: &str,
+) -> Result<Run, String> {
     let root = root();
     let out = Command::new(tern)
         .current_dir(&root)
-        .args([
-            "run",
-            &format!("target/components/{name}.wasm"),
-            "--engine",
-            engine,
-        ])
+        .args(["run", bundle, "--board", board, "--engine", engine])
         .args(["--events", &format!("components/{name}/events.jsonl")])
         .output()
         .map_err(|e| format!("cannot start {}: {e}", tern.display()))?;
@@ -121,15 +169,20 @@ pub fn run() -> Result<(), String> {
         "building the tern CLI",
     )?;
     let tern = root().join("target/debug/tern");
+    std::fs::create_dir_all(root().join(BUNDLES)).map_err(|e| format!("{BUNDLES}: {e}"))?;
     let mut all_same = true;
     for name in EXAMPLES {
-        let a = tern_run(&tern, name, "wasmi")?;
-        let b = tern_run(&tern, name, "wasmtime")?;
+        println!();
+        let bundle = tern_sign(&tern, name)?;
+        let a = tern_run(&tern, name, &bundle, "qemu-mps2-an386", "wasmi")?;
+        let b = tern_run(&tern, name, &bundle, "server", "wasmtime")?;
         let same = a.stdout == b.stdout;
         all_same &= same;
-        println!();
-        println!("== {name}: components/{name}/events.jsonl ==");
-        println!("{:<12} {:<56} {:<56}", "call", "wasmi", "wasmtime");
+        println!("== {name}: {bundle} over components/{name}/events.jsonl ==");
+        println!(
+            "{:<12} {:<56} {:<56}",
+            "call", "wasmi (qemu-mps2-an386)", "wasmtime (server)"
+        );
         let calls = |s: &str| -> Vec<String> {
             s.lines()
                 .filter(|l| l.starts_with("{\"call\""))
@@ -157,7 +210,7 @@ pub fn run() -> Result<(), String> {
             a.stdout.lines().count(),
             ca.len(),
             if same {
-                "byte-identical on wasmi and wasmtime"
+                "the same signed bundle gave byte-identical results on wasmi and wasmtime"
             } else {
                 "DIFFERENT on wasmi and wasmtime"
             }

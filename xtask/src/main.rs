@@ -267,6 +267,104 @@ fn test() -> Result<(), String> {
             .args(["test", "--locked", "--workspace", "--exclude", "tern-guest"]),
         "guest unit tests (host target)",
     )?;
+    board_edit_changes_policy()?;
     println!("xtask: all tests passed");
+    Ok(())
+}
+
+/// Runs the `tern` binary; returns (success, stdout + stderr).
+fn tern(args: &[&str]) -> Result<(bool, String), String> {
+    let out = Command::new(root().join("target/debug/tern"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run tern: {e}"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok((out.status.success(), text))
+}
+
+/// Proves that a board's capabilities come only from its board.toml: the same signed
+/// bundle is accepted by `tern verify`, then refused once `gpio` is removed from a
+/// copy of the board's file and tern is rebuilt from it, with no code change.
+fn board_edit_changes_policy() -> Result<(), String> {
+    let root = root();
+    let work = root.join("target/board-edit");
+    let _ = std::fs::remove_dir_all(&work);
+    let edited = work.join("boards");
+    for entry in std::fs::read_dir(root.join("boards")).map_err(|e| format!("boards/: {e}"))? {
+        let dir = entry.map_err(|e| e.to_string())?.path();
+        let file = dir.join("board.toml");
+        if file.is_file() {
+            let name = dir.file_name().unwrap_or_default();
+            let dest = edited.join(name);
+            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            let mut text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+            if name == "qemu-mps2-an386" {
+                text = text
+                    .lines()
+                    .filter(|l| !l.starts_with("gpio ="))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            }
+            std::fs::write(dest.join("board.toml"), text).map_err(|e| e.to_string())?;
+        }
+    }
+    let bundle = work.join("alarm.tern");
+    let bundle = bundle.to_str().ok_or("non-UTF-8 path")?;
+    step(
+        cargo().args(["build", "--locked", "-p", "tern"]),
+        "board edit: building tern",
+    )?;
+    let sign = [
+        "sign",
+        "target/components/alarm.wasm",
+        "--key",
+        "boards/keys/tern-dev-2026.key",
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "--board",
+        "qemu-mps2-an386",
+        "-o",
+        bundle,
+    ];
+    let verify = ["verify", bundle, "--board", "qemu-mps2-an386"];
+    let (ok, text) = tern(&sign)?;
+    if !ok {
+        return Err(format!("board edit: tern sign failed:\n{text}"));
+    }
+    let (ok, text) = tern(&verify)?;
+    if !ok {
+        return Err(format!(
+            "board edit: the unedited board refused the alarm:\n{text}"
+        ));
+    }
+    let rebuilt = step(
+        cargo()
+            .env("TERN_BOARDS_DIR", &edited)
+            .args(["build", "--locked", "-p", "tern"]),
+        "board edit: rebuilding tern from a qemu-mps2-an386 board.toml without gpio",
+    )
+    .and_then(|()| tern(&verify));
+    // Put the real boards back whatever happened.
+    step(
+        cargo().args(["build", "--locked", "-p", "tern"]),
+        "board edit: restoring tern",
+    )?;
+    let (ok, text) = rebuilt?;
+    if ok || !text.contains("capability not offered") {
+        return Err(format!(
+            "board edit: without gpio in board.toml the alarm bundle should be refused for gpio, got:\n{text}"
+        ));
+    }
+    println!(
+        "board edit: removing gpio from qemu-mps2-an386/board.toml made tern verify refuse the alarm ({})",
+        text.trim()
+    );
     Ok(())
 }

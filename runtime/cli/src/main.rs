@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tern::events::EventFile;
 use tern::run::{EngineKind, Engines, SharedSim};
+use tern_core::board::{BoardTable, TrustKey};
+use tern_core::bundle::{self, EngineKind as CoreEngine, Target, Version, key_id};
+use tern_core::wit::hex_bytes;
 use tern_core::{Grant, Limits};
 
 /// Tern: run WebAssembly components on edge devices, gateways and servers.
@@ -25,12 +28,101 @@ enum Command {
     /// live in memory (kv in a file with --kv), published messages appear as
     /// `publish.publish` lines.
     Run(RunArgs),
+    /// Generate an Ed25519 signing key pair: DIR/NAME.key (mode 0600, never printed)
+    /// and DIR/NAME.pub. Put the .pub hex into a board.toml's [trust] keys.
+    Keygen(KeygenArgs),
+    /// Wrap a component in a signed bundle.
+    ///
+    /// Requested capabilities come from --grant, else from component.toml's
+    /// [capabilities] (`components/<name>/component.toml`, or --component-toml),
+    /// else they are the interfaces the wasm imports, unscoped.
+    Sign(SignArgs),
+    /// Check whether a board would accept a bundle: exit 0 if it would, 1 with the
+    /// reason if not. Uses the board's compiled-in trust keys and capabilities.
+    Verify(VerifyArgs),
+    /// Print a bundle's manifest and signatures, and whether each signature verifies
+    /// with a key some board trusts.
+    Inspect(InspectArgs),
+    /// List the boards compiled into this tern, with what they trust and offer.
+    Boards,
+}
+
+#[derive(clap::Args)]
+struct KeygenArgs {
+    /// Directory for the key files (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Base name of the files.
+    #[arg(long, default_value = "tern-signing")]
+    name: String,
+}
+
+#[derive(clap::Args)]
+struct SignArgs {
+    /// The component's core wasm (target/components/<name>.wasm).
+    component: PathBuf,
+    /// Private key file; repeat for several signatures.
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+    /// Component version, major.minor.patch.
+    #[arg(long)]
+    version: String,
+    /// Security counter: boards install only a counter above the installed one.
+    #[arg(long)]
+    counter: u64,
+    /// A board the bundle is for; repeatable.
+    #[arg(long = "board")]
+    boards: Vec<String>,
+    /// An engine the bundle is for (any board running it); repeatable.
+    #[arg(long = "engine", value_enum)]
+    engines: Vec<EngineKind>,
+    /// Component name (default: the file name without .wasm).
+    #[arg(long)]
+    name: Option<String>,
+    /// component.toml with [capabilities] (default: components/<name>/component.toml
+    /// or components/fixtures/<name>/component.toml, if present).
+    #[arg(long)]
+    component_toml: Option<PathBuf>,
+    /// Requested capability, overriding component.toml: log, clock,
+    /// sensors[=id,..], gpio[=pin,..], kv[=bytes], publish[=prefix]. Repeatable.
+    #[arg(long = "grant", value_name = "ITEM")]
+    grants: Vec<String>,
+    /// Where to write the bundle.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The bundle.
+    bundle: PathBuf,
+    /// The board whose policy decides.
+    #[arg(long)]
+    board: String,
+    /// Check the signatures against this public key (a .pub file or 64 hex chars)
+    /// instead of the board's compiled-in keys: a what-if before changing a board.
+    #[arg(long)]
+    trust: Option<String>,
+    /// Security counter of the installed component, if any.
+    #[arg(long)]
+    installed_counter: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The bundle.
+    bundle: PathBuf,
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The component: a core wasm module built by `cargo xtask components`.
+    /// The component: a core wasm module built by `cargo xtask components`, or a
+    /// signed bundle (then --board decides whether it is accepted and what it gets).
     component: PathBuf,
+    /// Run as this board: its limits, and its policy for bundles. A bare wasm gets
+    /// everything the board offers.
+    #[arg(long)]
+    board: Option<String>,
     /// Which engine runs it.
     #[arg(long, value_enum, default_value = "wasmtime")]
     engine: EngineKind,
@@ -45,18 +137,23 @@ struct RunArgs {
     /// Keep kv in this JSON file (created if missing, written back at the end).
     #[arg(long)]
     kv: Option<PathBuf>,
-    /// Fuel (instructions) per export call.
-    #[arg(long, default_value_t = Limits::HOST.fuel_per_call)]
-    fuel: u64,
-    /// Linear-memory limit in bytes.
-    #[arg(long, default_value_t = Limits::HOST.memory_bytes)]
-    memory: u32,
+    /// Fuel (instructions) per export call [default: the board's, else 10000000].
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Linear-memory limit in bytes [default: the board's, else 4194304].
+    #[arg(long)]
+    memory: Option<u32>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Keygen(args) => keygen(args),
+        Command::Sign(args) => sign(args),
+        Command::Verify(args) => verify(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Boards => boards(),
     };
     match result {
         Ok(code) => code,
@@ -68,23 +165,43 @@ fn main() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode, String> {
-    let wasm = std::fs::read(&args.component)
+    let bytes = std::fs::read(&args.component)
         .map_err(|e| format!("cannot read {}: {e}", args.component.display()))?;
+    let board = args.board.as_deref().map(board_named).transpose()?;
     let text = std::fs::read_to_string(&args.events)
         .map_err(|e| format!("cannot read {}: {e}", args.events.display()))?;
     let file = EventFile::parse(&text).map_err(|e| format!("{}: {e}", args.events.display()))?;
-    let grant = if args.grants.is_empty() {
+    let (wasm, grant) = if tern::sign::is_bundle(&bytes) {
+        let board = board.ok_or(
+            "this is a signed bundle: pass --board to say whose policy and trust keys decide",
+        )?;
+        if !args.grants.is_empty() {
+            return Err("--grant does not apply to a bundle: its grant is its signed manifest, checked against the board".into());
+        }
+        let (header, grant, payload) = tern::sign::verify_stream(&bytes[..], board, None)
+            .map_err(|e| format!("{}: {e}", args.component.display()))?;
         eprintln!(
-            "tern: no --grant given: using the development grant (every interface, unscoped)"
+            "tern: bundle {} {} accepted by board {}",
+            header.manifest.name, header.manifest.version, board.name
         );
-        Grant::development()
+        (payload, grant)
+    } else if !args.grants.is_empty() {
+        let grant =
+            Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+        (bytes, grant)
+    } else if let Some(board) = board {
+        (bytes, board.offers.to_grant())
     } else {
-        Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?
+        eprintln!(
+            "tern: no --grant or --board given: using the development grant (every interface, unscoped)"
+        );
+        (bytes, Grant::development())
     };
+    let base = board.map_or(Limits::HOST, |b| b.limits);
     let limits = Limits {
-        fuel_per_call: args.fuel,
-        memory_bytes: args.memory,
-        ..Limits::HOST
+        fuel_per_call: args.fuel.unwrap_or(base.fuel_per_call),
+        memory_bytes: args.memory.unwrap_or(base.memory_bytes),
+        ..base
     };
     let sim = SharedSim::default();
     if let Some(path) = args.kv.as_ref().filter(|p| p.exists()) {
@@ -120,6 +237,258 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     }
     for e in &transcript.errors {
         eprintln!("tern: the component failed and was restarted: {e}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn board_named(name: &str) -> Result<&'static BoardTable, String> {
+    tern::boards::by_name(name).ok_or_else(|| {
+        let known: Vec<&str> = tern::boards::ALL.iter().map(|b| b.name).collect();
+        format!(
+            "unknown board `{name}`; this tern knows {}",
+            known.join(", ")
+        )
+    })
+}
+
+fn keygen(args: KeygenArgs) -> Result<ExitCode, String> {
+    let (key, public_path, public) = tern::keys::generate(&args.out, &args.name)?;
+    println!("private key: {} (mode 0600; keep it secret)", key.display());
+    println!("public key:  {}", public_path.display());
+    println!("public-key = \"{}\"", hex_bytes::encode(&public));
+    println!("key id:      {}", tern::keys::key_id_hex(&key_id(&public)));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Looks for `components/<name>/component.toml` (or under fixtures/).
+fn find_component_toml(name: &str) -> Option<PathBuf> {
+    [
+        PathBuf::from("components")
+            .join(name)
+            .join("component.toml"),
+        PathBuf::from("components/fixtures")
+            .join(name)
+            .join("component.toml"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+fn sign(args: SignArgs) -> Result<ExitCode, String> {
+    let wasm = std::fs::read(&args.component)
+        .map_err(|e| format!("cannot read {}: {e}", args.component.display()))?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => args
+            .component
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or("cannot derive a name from the file name; pass --name")?
+            .to_string(),
+    };
+    let version = Version::parse(&args.version)
+        .ok_or_else(|| format!("--version `{}`: expected major.minor.patch", args.version))?;
+    let capabilities = if !args.grants.is_empty() {
+        Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?
+    } else if let Some(path) = args
+        .component_toml
+        .clone()
+        .or_else(|| find_component_toml(&name))
+    {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        tern_board::component_capabilities(&text, &path).map_err(|e| e.to_string())?
+    } else {
+        tern::sign::default_capabilities(&tern::sign::imported_interfaces(&wasm)?)
+    };
+    let mut targets: Vec<Target> = args.boards.iter().cloned().map(Target::Board).collect();
+    for b in &args.boards {
+        board_named(b)?;
+    }
+    targets.extend(args.engines.iter().map(|e| {
+        Target::Engine(match e {
+            EngineKind::Wasmi => CoreEngine::Wasmi,
+            EngineKind::Wasmtime => CoreEngine::Wasmtime,
+        })
+    }));
+    let keys = args
+        .keys
+        .iter()
+        .map(|k| tern::keys::KeyFile::read(k))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes = tern::sign::build(
+        &wasm,
+        &name,
+        version,
+        args.counter,
+        targets,
+        capabilities,
+        &keys,
+    )?;
+    std::fs::write(&args.output, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    println!(
+        "signed {name} {version} (counter {}) with {} key(s): {} ({} bytes)",
+        args.counter,
+        keys.len(),
+        args.output.display(),
+        bytes.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: VerifyArgs) -> Result<ExitCode, String> {
+    let board = board_named(&args.board)?;
+    // A what-if board: the same board with only the given key trusted.
+    let what_if;
+    let board = match &args.trust {
+        None => board,
+        Some(k) => {
+            let public_key = tern::keys::read_public(k)?;
+            let keys: &'static [TrustKey] = Box::leak(Box::new([TrustKey {
+                name: "--trust",
+                public_key,
+            }]));
+            what_if = BoardTable {
+                trust_keys: keys,
+                signatures_required: 1,
+                ..*board
+            };
+            &what_if
+        }
+    };
+    let file = std::fs::File::open(&args.bundle)
+        .map_err(|e| format!("cannot read {}: {e}", args.bundle.display()))?;
+    match tern::sign::verify_stream(std::io::BufReader::new(file), board, args.installed_counter) {
+        Ok((header, grant, _)) => {
+            let m = &header.manifest;
+            println!(
+                "accepted: {} {} (counter {}) for board {}; grant: {}",
+                m.name,
+                m.version,
+                m.security_counter,
+                board.name,
+                grant_summary(&grant)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("tern: {}: {e}", args.bundle.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn grant_summary(g: &Grant) -> String {
+    let v = serde_json::to_value(g).unwrap_or_default();
+    v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !(v.is_null() || **v == serde_json::Value::Bool(false)))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn inspect(args: InspectArgs) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(&args.bundle)
+        .map_err(|e| format!("cannot read {}: {e}", args.bundle.display()))?;
+    let mut dec = bundle::HeaderDecoder::new();
+    let (header, payload) = dec
+        .feed(&bytes)
+        .map_err(|e| format!("{}: malformed bundle: {e}", args.bundle.display()))?
+        .ok_or_else(|| {
+            format!(
+                "{}: malformed bundle: {}",
+                args.bundle.display(),
+                dec.truncated()
+            )
+        })?;
+    let m = &header.manifest;
+    println!(
+        "bundle:    {} ({} bytes, header {} bytes)",
+        args.bundle.display(),
+        bytes.len(),
+        header.len()
+    );
+    println!("name:      {}", m.name);
+    println!("version:   {}", m.version);
+    println!("counter:   {}", m.security_counter);
+    let targets: Vec<String> = m
+        .targets
+        .iter()
+        .map(|t| match t {
+            Target::Board(b) => format!("board {b}"),
+            Target::Engine(e) => format!("engine {}", e.name()),
+        })
+        .collect();
+    println!("targets:   {}", targets.join(", "));
+    println!("wit:       {}", m.wit);
+    println!("requests:  {}", grant_summary(&m.capabilities));
+    let mut check = header.payload_checker();
+    let payload_ok = check.update(payload).and_then(|()| check.finish());
+    println!(
+        "payload:   {} bytes, sha256 {} ({})",
+        m.payload_len,
+        hex_bytes::encode(&m.payload_sha256),
+        match &payload_ok {
+            Ok(()) => "matches".to_string(),
+            Err(e) => format!("BAD: {e}"),
+        }
+    );
+    let message = header.signed_message();
+    println!("signatures: {}", header.signatures.len());
+    for (i, rec) in header.signatures.iter().enumerate() {
+        let id = tern::keys::key_id_hex(&rec.key_id);
+        let known: Vec<(&str, &TrustKey)> = tern::boards::ALL
+            .iter()
+            .flat_map(|b| b.trust_keys.iter().map(move |k| (b.name, k)))
+            .filter(|(_, k)| k.id() == rec.key_id)
+            .collect();
+        let status = match known.first() {
+            None => "unknown key (no board here trusts it)".to_string(),
+            Some((_, key)) => {
+                let ok = ed25519_dalek::VerifyingKey::from_bytes(&key.public_key)
+                    .map(|vk| {
+                        vk.verify_strict(
+                            &message,
+                            &ed25519_dalek::Signature::from_bytes(&rec.signature),
+                        )
+                        .is_ok()
+                    })
+                    .unwrap_or(false);
+                let boards: Vec<&str> = known.iter().map(|(b, _)| *b).collect();
+                format!(
+                    "{} by {} (trusted by {})",
+                    if ok { "verifies" } else { "DOES NOT VERIFY" },
+                    key.name,
+                    boards.join(", ")
+                )
+            }
+        };
+        println!("  [{i}] key {id}: {status}");
+    }
+    Ok(if payload_ok.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn boards() -> Result<ExitCode, String> {
+    for b in tern::boards::ALL {
+        let keys: Vec<&str> = b.trust_keys.iter().map(|k| k.name).collect();
+        println!(
+            "{:<18} engine {:<8} slot {:>8} bytes  trusts {} (needs {})  offers {}",
+            b.name,
+            b.engine.name(),
+            b.slot_size(),
+            keys.join("+"),
+            b.signatures_required,
+            grant_summary(&b.offers.to_grant())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,11 +7,14 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod board;
+pub mod bundle;
 pub mod engine;
 pub mod error;
 pub mod grant;
 pub mod host;
 pub mod limits;
+pub mod policy;
 pub mod wit;
 
 pub use engine::{Engine, Instance};

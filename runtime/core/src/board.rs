@@ -1,0 +1,123 @@
+//! The static board table: what `build.rs` generates from `boards/<name>/board.toml`.
+//!
+//! Everything a board trusts and offers is in a `static BoardTable` compiled into its
+//! firmware or host binary; nothing grants a capability at run time.
+
+use alloc::string::ToString;
+use alloc::vec::Vec;
+
+use crate::bundle::{EngineKind, KeyId, key_id};
+use crate::grant::{Grant, Scope};
+use crate::limits::Limits;
+
+/// A scope in a static table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaticScope<T: 'static> {
+    /// Any item.
+    Any,
+    /// Only these items.
+    Only(&'static [T]),
+}
+
+/// The capabilities a board offers, with scopes: the most any grant on it can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offer {
+    /// `log`.
+    pub log: bool,
+    /// `clock`.
+    pub clock: bool,
+    /// `sensors`, with the sensor ids.
+    pub sensors: Option<StaticScope<&'static str>>,
+    /// `gpio`, with the pins.
+    pub gpio: Option<StaticScope<u32>>,
+    /// `kv`, with the largest quota in bytes.
+    pub kv: Option<u32>,
+    /// `publish`, with the topic prefix every granted prefix must extend.
+    pub publish: Option<&'static str>,
+}
+
+impl Offer {
+    /// Everything the board offers, as a grant (what a bare, unsigned development run
+    /// on this board gets).
+    pub fn to_grant(&self) -> Grant {
+        Grant {
+            log: self.log,
+            clock: self.clock,
+            sensors: self.sensors.map(|s| match s {
+                StaticScope::Any => Scope::Any,
+                StaticScope::Only(ids) => Scope::Only(ids.iter().map(|s| s.to_string()).collect()),
+            }),
+            gpio: self.gpio.map(|s| match s {
+                StaticScope::Any => Scope::Any,
+                StaticScope::Only(pins) => Scope::Only(pins.to_vec()),
+            }),
+            kv: self.kv,
+            publish: self.publish.map(|p| p.to_string()),
+        }
+    }
+}
+
+/// One trusted signing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrustKey {
+    /// A name for people (`tern-dev-2026`).
+    pub name: &'static str,
+    /// The Ed25519 public key.
+    pub public_key: [u8; 32],
+}
+
+impl TrustKey {
+    /// The key's id, as bundles name it.
+    pub fn id(&self) -> KeyId {
+        key_id(&self.public_key)
+    }
+}
+
+/// A flash slot for a component.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Slot name (`a`, `b`).
+    pub name: &'static str,
+    /// Offset in the board's component flash, bytes.
+    pub offset: u32,
+    /// Size, bytes.
+    pub size: u32,
+}
+
+/// A board's compiled-in description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoardTable {
+    /// Board name (`qemu-mps2-an386`).
+    pub name: &'static str,
+    /// Engine the board runs.
+    pub engine: EngineKind,
+    /// Limits for every instance.
+    pub limits: Limits,
+    /// Erase-sector size of the component flash, bytes.
+    pub sector_size: u32,
+    /// Component slots (A/B).
+    pub slots: &'static [Slot],
+    /// Keys whose signatures the board accepts.
+    pub trust_keys: &'static [TrustKey],
+    /// How many distinct trusted keys must have signed a bundle.
+    pub signatures_required: u8,
+    /// Capabilities offered to components.
+    pub offers: Offer,
+}
+
+impl BoardTable {
+    /// The largest payload a slot holds.
+    pub fn slot_size(&self) -> u32 {
+        self.slots.iter().map(|s| s.size).min().unwrap_or(0)
+    }
+
+    /// The trusted key with this id.
+    pub fn trust_key(&self, id: &KeyId) -> Option<&TrustKey> {
+        self.trust_keys.iter().find(|k| &k.id() == id)
+    }
+
+    /// Names of the trusted keys.
+    pub fn trust_key_names(&self) -> Vec<&'static str> {
+        self.trust_keys.iter().map(|k| k.name).collect()
+    }
+}
