@@ -56,7 +56,7 @@ fn fmt_ns(ns: f64) -> String {
 
 pub fn run() -> Result<(), String> {
     components(false)?;
-    eprintln!("xtask: criterion benchmarks (tests/benches/engines.rs)");
+    eprintln!("xtask: criterion benchmarks (tests/benches/engines.rs, bundle.rs)");
     let out = cargo()
         .args([
             "bench",
@@ -127,6 +127,13 @@ pub fn run() -> Result<(), String> {
             t / b
         );
     }
+    let verify = mean_ns("bundle/verify-1MiB")?;
+    println!(
+        "{:<24} {:>12}   {:.0} MB/s (header + Ed25519 + policy + SHA-256 of 1 MiB, 4 KiB chunks)",
+        "bundle verification",
+        fmt_ns(verify),
+        (1024.0 * 1024.0) / (verify / 1e9) / 1e6
+    );
     let size = std::fs::metadata(root().join("target/components/smoother.wasm"))
         .map(|m| m.len())
         .unwrap_or(0);

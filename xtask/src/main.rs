@@ -23,6 +23,9 @@ Tasks:
   test        the whole test suite: formatting, lints, components (reproducible),
               unit, parity and hostile-fixture tests, guest unit tests, and the
               no_std build for thumbv7em-none-eabihf
+  fuzz [--seconds N]
+              run the bundle-parser fuzz target (cargo-fuzz, nightly) for N seconds
+              (default 60); skipped with a message when cargo-fuzz is missing
   bench       criterion benchmarks of both engines next to the bare engines;
               prints the ratios
   help        this text
@@ -47,6 +50,15 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("test") => test(),
         Some("bench") => bench::run(),
+        Some("fuzz") => {
+            let seconds = args
+                .iter()
+                .position(|a| a == "--seconds")
+                .and_then(|i| args.get(i + 1))
+                .map_or(Ok(60), |s| s.parse::<u32>())
+                .map_err(|e| format!("--seconds: {e}"));
+            seconds.and_then(fuzz)
+        }
         Some("help" | "--help" | "-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -268,6 +280,7 @@ fn test() -> Result<(), String> {
         "guest unit tests (host target)",
     )?;
     board_edit_changes_policy()?;
+    fuzz(60)?;
     println!("xtask: all tests passed");
     Ok(())
 }
@@ -367,4 +380,47 @@ fn board_edit_changes_policy() -> Result<(), String> {
         text.trim()
     );
     Ok(())
+}
+
+/// `cargo xtask fuzz`: the bundle parser under libFuzzer for `seconds`, starting from
+/// the committed seed corpus; new inputs go to target/fuzz-corpus.
+fn fuzz(seconds: u32) -> Result<(), String> {
+    let available = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !available {
+        println!(
+            "fuzz: SKIPPED, cargo-fuzz is not installed (install: cargo +nightly install cargo-fuzz; .ci/run does)"
+        );
+        return Ok(());
+    }
+    let root = root();
+    let scratch = root.join("target/fuzz-corpus/bundle_parse");
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    // Not `$CARGO`: the fuzz target needs the nightly toolchain, chosen by `+nightly`.
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&root)
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .args([
+            "+nightly",
+            "fuzz",
+            "run",
+            "--fuzz-dir",
+            "tests/fuzz",
+            "bundle_parse",
+        ])
+        .arg(&scratch)
+        .arg(root.join("tests/fuzz/corpus/bundle_parse"))
+        .args([
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-max_len=65536",
+        ]);
+    step(
+        &mut cmd,
+        &format!("fuzzing the bundle parser for {seconds} s"),
+    )
 }

@@ -528,3 +528,102 @@ pub fn encode(
     out.extend_from_slice(payload);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn manifest(payload: &[u8]) -> Manifest {
+        Manifest {
+            name: "demo-1".into(),
+            version: Version {
+                major: 1,
+                minor: 2,
+                patch: 3,
+            },
+            security_counter: 7,
+            targets: vec![Target::Engine(EngineKind::Wasmi)],
+            capabilities: Grant::parse(["log", "gpio=4"]).unwrap(),
+            payload_len: payload.len() as u32,
+            payload_sha256: sha256(payload),
+            wit: crate::wit::WIT_PACKAGE.into(),
+        }
+    }
+
+    fn record(byte: u8) -> SignatureRecord {
+        SignatureRecord {
+            key_id: [byte; 8],
+            signature: [byte; 64],
+        }
+    }
+
+    #[test]
+    fn versions_parse_strictly() {
+        assert_eq!(
+            Version::parse("1.20.3"),
+            Some(Version {
+                major: 1,
+                minor: 20,
+                patch: 3
+            })
+        );
+        for bad in ["1.2", "1.2.3.4", "1..3", "a.b.c", "-1.0.0", "1.0.0-rc1", ""] {
+            assert_eq!(Version::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn encode_then_parse_round_trips_and_signs_the_header() {
+        let payload = b"\0asm payload";
+        let mut signed = Vec::new();
+        let bytes = encode(&manifest(payload), payload, |msg| {
+            signed = msg.to_vec();
+            vec![record(1), record(2)]
+        })
+        .unwrap();
+        let (header, body) = parse(&bytes).unwrap();
+        assert_eq!(body, payload);
+        assert_eq!(header.manifest, manifest(payload));
+        assert_eq!(header.signatures.as_slice(), &[record(1), record(2)]);
+        assert_eq!(header.signed_message(), signed);
+        assert!(signed.starts_with(DOMAIN));
+        assert_eq!(header.len(), bytes.len() - payload.len());
+    }
+
+    #[test]
+    fn manifests_that_break_their_own_rules_do_not_encode() {
+        let p = b"x";
+        let mut m = manifest(p);
+        m.name = "Bad Name".into();
+        assert_eq!(encode(&m, p, |_| vec![]), Err(BundleError::InvalidName));
+        let mut m = manifest(p);
+        m.targets.clear();
+        assert_eq!(encode(&m, p, |_| vec![]), Err(BundleError::NoTargets));
+        let m = manifest(p);
+        assert_eq!(
+            encode(&m, p, |_| vec![record(0); MAX_SIGNATURES + 1]),
+            Err(BundleError::TooManySignatures { count: 9 })
+        );
+    }
+
+    #[test]
+    fn lengths_are_checked_before_they_are_used() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b.extend_from_slice(&0u16.to_le_bytes());
+        b.extend_from_slice(&(MAX_MANIFEST_LEN + 1).to_le_bytes());
+        assert_eq!(
+            HeaderDecoder::new().feed(&b).err(),
+            Some(BundleError::ManifestLength {
+                len: MAX_MANIFEST_LEN + 1
+            })
+        );
+        b[8..12].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(
+            HeaderDecoder::new().feed(&b).err(),
+            Some(BundleError::ManifestLength { len: 0 })
+        );
+    }
+}
