@@ -536,3 +536,50 @@ fn zero_signatures_are_never_accepted() {
         "a board that requires 0 signatures still accepts 0 unsigned bundles"
     );
 }
+
+/// Link-time enforcement uses the grant from the accepted manifest: a hand-made
+/// bundle whose manifest omits an interface the wasm imports is accepted by the policy
+/// (it asks for less than the board offers) but cannot load on either engine.
+#[test]
+fn the_signed_grant_is_what_links() {
+    use tern_core::Engine;
+    let payload = wasm("alarm");
+    let requested = Grant::parse(["log", "clock", "publish=alerts/"]).unwrap();
+    let manifest = bundle::Manifest {
+        name: "alarm".into(),
+        version: Version {
+            major: 1,
+            minor: 0,
+            patch: 0,
+        },
+        security_counter: 1,
+        targets: vec![Target::Board("qemu-mps2-an386".into())],
+        capabilities: requested.clone(),
+        payload_len: payload.len() as u32,
+        payload_sha256: bundle::sha256(&payload),
+        wit: tern_core::wit::WIT_PACKAGE.into(),
+    };
+    let key = dev();
+    let b = bundle::encode(&manifest, &payload, |m| vec![key.sign(m)]).unwrap();
+    let Verdict::Accepted(grant) = decide(&b, qemu(), None) else {
+        panic!("the policy accepts a modest request")
+    };
+    assert_eq!(grant, requested);
+    let limits = qemu().limits;
+    let not_granted = Err(tern_core::Error::ImportNotGranted {
+        interface: Interface::Gpio,
+    });
+    assert_eq!(
+        tern_wasmi::WasmiEngine::new(limits)
+            .load(&payload, &grant)
+            .map(|_| ()),
+        not_granted
+    );
+    assert_eq!(
+        tern_wasmtime::WasmtimeEngine::new(limits)
+            .unwrap()
+            .load(&payload, &grant)
+            .map(|_| ()),
+        not_granted
+    );
+}
