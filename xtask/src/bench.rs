@@ -65,6 +65,8 @@ pub fn run() -> Result<(), String> {
             "tern-tests",
             "--bench",
             "engines",
+            "--bench",
+            "bundle",
         ])
         .stderr(std::process::Stdio::inherit())
         .output()
