@@ -216,6 +216,10 @@ pub fn run() -> Result<(), String> {
             }
         );
     }
+    if !all_same {
+        return Err("the engines disagreed (see ≠ above)".into());
+    }
+    crate::ota::run(&tern)?;
     println!();
     if all_same {
         println!(

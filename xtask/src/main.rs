@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod demo;
+mod ota;
 
 const HELP: &str = "\
 cargo xtask <task>
@@ -246,13 +247,15 @@ fn test() -> Result<(), String> {
             "tern-core",
             "-p",
             "tern-wasmi",
+            "-p",
+            "tern-agent",
             "--target",
             "thumbv7em-none-eabihf",
             "--",
             "-D",
             "warnings",
         ]),
-        "no_std build + clippy of tern-core and tern-wasmi for thumbv7em-none-eabihf",
+        "no_std build + clippy of tern-core, tern-wasmi and tern-agent for thumbv7em-none-eabihf",
     )?;
     step(
         cargo()
@@ -269,7 +272,29 @@ fn test() -> Result<(), String> {
         "clippy (components, wasm32)",
     )?;
     step(
-        cargo().args(["test", "--workspace", "--locked"]),
+        cargo().args([
+            "test",
+            "--locked",
+            "-p",
+            "tern-agent",
+            "--test",
+            "power_fail",
+            "--",
+            "--nocapture",
+        ]),
+        "power-fail suite (prints its cut count)",
+    )?;
+    step(
+        cargo().args([
+            "test",
+            "--workspace",
+            "--locked",
+            "--",
+            "--skip",
+            "power_cut",
+            "--skip",
+            "double_cuts",
+        ]),
         "unit, parity and hostile-fixture tests",
     )?;
     step(

@@ -2,7 +2,9 @@
 //! CLI, the demo and the integration tests.
 
 pub mod boards;
+pub mod client;
 pub mod events;
+pub mod gateway;
 pub mod keys;
 pub mod run;
 pub mod sign;

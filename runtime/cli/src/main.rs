@@ -45,6 +45,113 @@ enum Command {
     Inspect(InspectArgs),
     /// List the boards compiled into this tern, with what they trust and offer.
     Boards,
+    /// Run the fleet server: stores bundles, assigns them, serves downloads, collects
+    /// device status (HTTP API in docs/protocol.md). Stops cleanly on Ctrl-C.
+    Serve(ServeArgs),
+    /// Run a gateway agent: check in, download, verify, stage, trial, confirm or roll
+    /// back, report, and run the active component on the board's engine.
+    Gateway(GatewayArgs),
+    /// Upload a signed bundle to the fleet server (admin).
+    Publish(PublishArgs),
+    /// Assign a published bundle to a device (`device:ID`) or a group (`group:NAME`) (admin).
+    Assign(AssignArgs),
+    /// Register a device and its token, optionally in a group (admin).
+    Provision(ProvisionArgs),
+    /// Show what every device runs and its recent status history (admin).
+    Devices(AdminArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Directory for the server's state (database and bundles); created if missing.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// File holding the admin token (or set TERN_ADMIN_TOKEN); at least 16 characters.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// How long devices are told to wait between check-ins, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    poll_ms: u32,
+    /// Register a device at start: ID=TOKEN or ID=TOKEN@GROUP. Repeatable.
+    #[arg(long = "device", value_name = "ID=TOKEN[@GROUP]")]
+    devices: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct GatewayArgs {
+    /// The board this gateway is (its compiled-in table decides everything).
+    #[arg(long, default_value = "linux-gateway")]
+    board: String,
+    /// Fleet server, http://HOST:PORT.
+    #[arg(long)]
+    server: String,
+    /// State directory: file-backed flash slots and partial downloads.
+    #[arg(long)]
+    data: PathBuf,
+    /// This device's id.
+    #[arg(long)]
+    device: String,
+    /// File holding this device's token (or set TERN_DEVICE_TOKEN).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Events to feed the component (trial and running).
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Longest wait between check-ins, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    poll_ms: u64,
+    /// Exit after this many check-ins.
+    #[arg(long)]
+    max_polls: Option<u32>,
+    /// Events a trial must handle without a runtime error before it is confirmed.
+    #[arg(long, default_value_t = 3)]
+    trial_events: u32,
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// Fleet server, http://HOST:PORT.
+    #[arg(long)]
+    server: String,
+    /// File holding the admin token (or set TERN_ADMIN_TOKEN).
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct PublishArgs {
+    /// The signed bundle.
+    bundle: PathBuf,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(clap::Args)]
+struct AssignArgs {
+    /// `device:ID` or `group:NAME`.
+    target: String,
+    /// Bundle id (as `tern publish` printed it: the bundle's SHA-256 in hex), or a
+    /// bundle file.
+    bundle: String,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(clap::Args)]
+struct ProvisionArgs {
+    /// Device id.
+    device: String,
+    /// File holding the device's token (or set TERN_DEVICE_TOKEN).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Group to put the device in.
+    #[arg(long)]
+    group: Option<String>,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
 #[derive(clap::Args)]
@@ -154,6 +261,12 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Inspect(args) => inspect(args),
         Command::Boards => boards(),
+        Command::Serve(args) => block_on(serve(args)),
+        Command::Gateway(args) => block_on(gateway(args)),
+        Command::Publish(args) => block_on(publish(args)),
+        Command::Assign(args) => block_on(assign(args)),
+        Command::Provision(args) => block_on(provision(args)),
+        Command::Devices(args) => block_on(devices(args)),
     };
     match result {
         Ok(code) => code,
@@ -490,5 +603,166 @@ fn boards() -> Result<ExitCode, String> {
             grant_summary(&b.offers.to_grant())
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn block_on(
+    f: impl std::future::Future<Output = Result<ExitCode, String>>,
+) -> Result<ExitCode, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?
+        .block_on(f)
+}
+
+/// A secret from a file, else from an environment variable.
+fn secret(file: &Option<PathBuf>, env: &str, what: &str) -> Result<String, String> {
+    match file {
+        Some(p) => std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("cannot read {what} from {}: {e}", p.display())),
+        None => std::env::var(env).map_err(|_| {
+            format!(
+                "no {what}: pass --{}-file or set {env}",
+                what.replace(' ', "-")
+            )
+        }),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    let token = secret(&args.admin_token_file, "TERN_ADMIN_TOKEN", "admin token")?;
+    let mut config = tern_server::Config::new(token, tern::boards::ALL);
+    config.poll_after_ms = args.poll_ms;
+    let data = args.data.clone();
+    let server = tokio::task::spawn_blocking(move || tern_server::Server::open(data, config))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    for d in &args.devices {
+        let (id, rest) = d
+            .split_once('=')
+            .ok_or_else(|| format!("--device `{d}`: expected ID=TOKEN[@GROUP]"))?;
+        let (token, group) = match rest.split_once('@') {
+            Some((t, g)) => (t, Some(g)),
+            None => (rest, None),
+        };
+        server
+            .provision_device(id, token, group)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let listener = tern_server::bind(args.listen)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!(
+        "tern serve: listening on http://{addr}, data in {}",
+        args.data.display()
+    );
+    server
+        .serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("tern serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn gateway(args: GatewayArgs) -> Result<ExitCode, String> {
+    let board = board_named(&args.board)?;
+    let token = secret(&args.token_file, "TERN_DEVICE_TOKEN", "token")?;
+    tern::gateway::run(tern::gateway::GatewayConfig {
+        board,
+        server: args.server,
+        device: args.device,
+        token,
+        data: args.data,
+        events: args.events,
+        poll: std::time::Duration::from_millis(args.poll_ms),
+        max_polls: args.max_polls,
+        trial_events: args.trial_events,
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn admin_client(a: &AdminArgs) -> Result<tern::client::Client, String> {
+    let token = secret(&a.admin_token_file, "TERN_ADMIN_TOKEN", "admin token")?;
+    tern::client::Client::new(&a.server, &token)
+}
+
+async fn publish(args: PublishArgs) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(&args.bundle)
+        .map_err(|e| format!("cannot read {}: {e}", args.bundle.display()))?;
+    let id = tern_core::protocol::bundle_id(&bundle::sha256(&bytes));
+    match admin_client(&args.admin)?.publish(bytes).await {
+        Ok(_) => {
+            println!("published {} as {id}", args.bundle.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("tern: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn assign(args: AssignArgs) -> Result<ExitCode, String> {
+    let id = if std::path::Path::new(&args.bundle).is_file() {
+        let bytes = std::fs::read(&args.bundle).map_err(|e| format!("{}: {e}", args.bundle))?;
+        tern_core::protocol::bundle_id(&bundle::sha256(&bytes))
+    } else {
+        args.bundle.clone()
+    };
+    let body = serde_json::json!({ "bundle": id });
+    admin_client(&args.admin)?
+        .admin(
+            hyper::Method::PUT,
+            &format!("/api/v1/assignments/{}", args.target),
+            Some(&body),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("assigned {id} to {}", args.target);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn provision(args: ProvisionArgs) -> Result<ExitCode, String> {
+    let token = secret(&args.token_file, "TERN_DEVICE_TOKEN", "token")?;
+    let mut body = serde_json::json!({ "token": token });
+    if let Some(g) = &args.group {
+        body["group"] = serde_json::Value::String(g.clone());
+    }
+    admin_client(&args.admin)?
+        .admin(
+            hyper::Method::PUT,
+            &format!("/api/v1/devices/{}", args.device),
+            Some(&body),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("provisioned {}", args.device);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn devices(args: AdminArgs) -> Result<ExitCode, String> {
+    let v = admin_client(&args)?
+        .admin(hyper::Method::GET, "/api/v1/devices", None)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?
+    );
     Ok(ExitCode::SUCCESS)
 }

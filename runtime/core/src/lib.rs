@@ -15,6 +15,7 @@ pub mod grant;
 pub mod host;
 pub mod limits;
 pub mod policy;
+pub mod protocol;
 pub mod wit;
 
 pub use engine::{Engine, Instance};

@@ -1,0 +1,222 @@
+//! HTTP client of the fleet server, for the gateway agent and the admin commands:
+//! postcard check-ins, resumable `Range` downloads, JSON admin calls.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tern_core::protocol::{CheckIn, CheckInReply};
+
+/// A failed call: what was asked, and why it failed.
+#[derive(Debug)]
+pub struct ClientError {
+    /// Request, such as `POST /device/v1/check-in`.
+    pub what: String,
+    /// Why.
+    pub reason: String,
+    /// The HTTP status, when the server answered.
+    pub status: Option<u16>,
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(s) => write!(f, "{}: HTTP {s}: {}", self.what, self.reason),
+            None => write!(f, "{}: {}", self.what, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// A server address (`http://127.0.0.1:8080` or `127.0.0.1:8080`) and a bearer token.
+#[derive(Clone, Debug)]
+pub struct Client {
+    authority: String,
+    token: String,
+}
+
+/// A response: status and body.
+pub struct Response {
+    /// Status code.
+    pub status: StatusCode,
+    /// `Content-Range`, if any.
+    pub content_range: Option<String>,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl Client {
+    /// A client for `server` that sends `token`.
+    pub fn new(server: &str, token: &str) -> Result<Client, String> {
+        let authority = server
+            .strip_prefix("http://")
+            .unwrap_or(server)
+            .trim_end_matches('/')
+            .to_string();
+        if authority.is_empty() || authority.contains('/') || server.starts_with("https://") {
+            return Err(format!(
+                "server `{server}`: expected http://HOST:PORT (TLS terminates in front of tern serve)"
+            ));
+        }
+        Ok(Client {
+            authority,
+            token: token.to_string(),
+        })
+    }
+
+    /// Sends one request on a fresh connection and reads the whole answer.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        range_from: Option<u64>,
+        body: Vec<u8>,
+    ) -> Result<Response, ClientError> {
+        let what = format!("{method} {path}");
+        let err = |reason: String| ClientError {
+            what: what.clone(),
+            reason,
+            status: None,
+        };
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            );
+        if let Some(ct) = content_type {
+            req = req.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        if let Some(from) = range_from {
+            req = req.header(hyper::header::RANGE, format!("bytes={from}-"));
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| err(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let status = resp.status();
+        let content_range = resp
+            .headers()
+            .get(hyper::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| err(format!("connection dropped while reading the answer: {e}")))?
+            .to_bytes();
+        if !(status.is_success()) {
+            return Err(ClientError {
+                what,
+                reason: String::from_utf8_lossy(&body).trim().to_string(),
+                status: Some(status.as_u16()),
+            });
+        }
+        Ok(Response {
+            status,
+            content_range,
+            body,
+        })
+    }
+
+    /// `POST /device/v1/check-in`.
+    pub async fn check_in(&self, msg: &CheckIn) -> Result<CheckInReply, ClientError> {
+        let body = postcard::to_allocvec(msg).map_err(|e| ClientError {
+            what: "check-in".into(),
+            reason: e.to_string(),
+            status: None,
+        })?;
+        let r = self
+            .send(
+                Method::POST,
+                "/device/v1/check-in",
+                Some("application/postcard"),
+                None,
+                body,
+            )
+            .await?;
+        postcard::from_bytes(&r.body).map_err(|e| ClientError {
+            what: "check-in".into(),
+            reason: format!("unreadable reply: {e}"),
+            status: Some(r.status.as_u16()),
+        })
+    }
+
+    /// `GET /device/v1/bundles/{id}` from byte `from` on (a resumed download).
+    pub async fn download_from(&self, id: &str, from: u64) -> Result<Bytes, ClientError> {
+        let path = format!("/device/v1/bundles/{id}");
+        let r = self
+            .send(
+                Method::GET,
+                &path,
+                None,
+                (from > 0).then_some(from),
+                Vec::new(),
+            )
+            .await?;
+        if from > 0 && r.status != StatusCode::PARTIAL_CONTENT {
+            return Err(ClientError {
+                what: format!("GET {path}"),
+                reason: format!("asked for bytes {from}- but got {}", r.status),
+                status: Some(r.status.as_u16()),
+            });
+        }
+        Ok(r.body)
+    }
+
+    /// An admin JSON call.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let body = json.map(|j| j.to_string().into_bytes()).unwrap_or_default();
+        let ct = json.map(|_| "application/json");
+        let r = self.send(method, path, ct, None, body).await?;
+        if r.body.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&r.body).map_err(|e| ClientError {
+            what: path.to_string(),
+            reason: format!("not JSON: {e}"),
+            status: Some(r.status.as_u16()),
+        })
+    }
+
+    /// `POST /api/v1/bundles`: publishes a bundle; returns the server's JSON answer.
+    pub async fn publish(&self, bundle: Vec<u8>) -> Result<serde_json::Value, ClientError> {
+        let r = self
+            .send(
+                Method::POST,
+                "/api/v1/bundles",
+                Some("application/octet-stream"),
+                None,
+                bundle,
+            )
+            .await?;
+        serde_json::from_slice(&r.body).map_err(|e| ClientError {
+            what: "POST /api/v1/bundles".into(),
+            reason: format!("not JSON: {e}"),
+            status: Some(r.status.as_u16()),
+        })
+    }
+}
