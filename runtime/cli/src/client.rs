@@ -160,26 +160,77 @@ impl Client {
         })
     }
 
-    /// `GET /device/v1/bundles/{id}` from byte `from` on (a resumed download).
-    pub async fn download_from(&self, id: &str, from: u64) -> Result<Bytes, ClientError> {
+    /// `GET /device/v1/bundles/{id}` from byte `from` on (a resumed download),
+    /// handing each piece of the body to `sink` as it arrives, so that a dropped
+    /// connection keeps what was received and the next attempt resumes after it.
+    pub async fn download_from(
+        &self,
+        id: &str,
+        from: u64,
+        mut sink: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<(), ClientError> {
         let path = format!("/device/v1/bundles/{id}");
-        let r = self
-            .send(
-                Method::GET,
-                &path,
-                None,
-                (from > 0).then_some(from),
-                Vec::new(),
-            )
-            .await?;
-        if from > 0 && r.status != StatusCode::PARTIAL_CONTENT {
-            return Err(ClientError {
-                what: format!("GET {path}"),
-                reason: format!("asked for bytes {from}- but got {}", r.status),
-                status: Some(r.status.as_u16()),
-            });
+        let what = format!("GET {path}");
+        let err = |reason: String, status: Option<u16>| ClientError {
+            what: what.clone(),
+            reason,
+            status,
+        };
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority), None))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| err(e.to_string(), None))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(&path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            );
+        if from > 0 {
+            req = req.header(hyper::header::RANGE, format!("bytes={from}-"));
         }
-        Ok(r.body)
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| err(e.to_string(), None))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| err(e.to_string(), None))?;
+        let status = resp.status();
+        let expected = if from > 0 {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        if status != expected {
+            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+            let text = body.map(|b| String::from_utf8_lossy(&b).trim().to_string());
+            return Err(err(
+                format!("expected {expected}: {}", text.unwrap_or_default()),
+                Some(status.as_u16()),
+            ));
+        }
+        let mut body = resp.into_body();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                err(
+                    format!("connection dropped during the download: {e}"),
+                    Some(status.as_u16()),
+                )
+            })?;
+            if let Some(data) = frame.data_ref() {
+                sink(data).map_err(|e| err(e, Some(status.as_u16())))?;
+            }
+        }
+        Ok(())
     }
 
     /// An admin JSON call.

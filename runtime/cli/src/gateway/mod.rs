@@ -113,32 +113,38 @@ async fn download(cfg: &GatewayConfig, client: &Client, a: &Assignment) -> Resul
                 a.bundle_id
             ));
         }
-        match client.download_from(&a.bundle_id, have.len() as u64).await {
-            Ok(bytes) => {
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&part)
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&part)
+            .map_err(|e| format!("{}: {e}", part.display()))?;
+        let mut done = have.len();
+        let total = a.len as usize;
+        let result = client
+            .download_from(&a.bundle_id, have.len() as u64, |data| {
+                let take = data.len().min(total - done);
+                f.write_all(&data[..take])
                     .map_err(|e| format!("{}: {e}", part.display()))?;
-                let room = (u64::from(a.len) - have.len() as u64) as usize;
-                f.write_all(&bytes[..bytes.len().min(room)])
-                    .and_then(|()| f.sync_data())
-                    .map_err(|e| format!("{}: {e}", part.display()))?;
+                done += take;
                 if tty {
-                    let done = have.len() + bytes.len().min(room);
                     eprint!(
-                        "\r[{}] downloading {} {}: {:>3}% ({done}/{} bytes)",
+                        "\r[{}] downloading {} {}: {:>3}% ({done}/{total} bytes)",
                         cfg.device,
                         a.name,
                         a.version,
-                        done * 100 / (a.len as usize).max(1),
-                        a.len
+                        done * 100 / total.max(1),
                     );
-                    if done as u64 == u64::from(a.len) {
-                        eprintln!();
-                    }
                 }
-            }
+                Ok(())
+            })
+            .await;
+        // What arrived is on disk before anything else happens, so a restart resumes.
+        let _ = f.sync_data();
+        if tty {
+            eprintln!();
+        }
+        match result {
+            Ok(()) => {}
             Err(e) => {
                 say(cfg, &format!("download interrupted ({e}); resuming"));
                 tokio::time::sleep(Duration::from_millis(200 * attempts)).await;

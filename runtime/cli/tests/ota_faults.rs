@@ -1,0 +1,419 @@
+//! OTA under faults: a real fleet server and the real gateway agent on loopback,
+//! with a proxy between them that drops connections at random byte offsets, corrupts
+//! bytes in transit, or loses the server mid-download. The gateway must end up running
+//! exactly the signed bundle it was assigned, or keep what it had; never anything else.
+#![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tern::client::Client;
+use tern::gateway::{GatewayConfig, file_flash::FileFlash};
+use tern::keys::KeyFile;
+use tern_agent::{SlotLayout, SlotManager};
+use tern_core::bundle::{Target, Version};
+use tern_core::{Grant, protocol};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+const ADMIN: &str = "fault-test-admin-token";
+const DEVICE: &str = "gw-f";
+const TOKEN: &str = "fault-test-device-token";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn board() -> &'static tern_core::board::BoardTable {
+    tern::boards::by_name("linux-gateway").unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tern-ota-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A signed smoother bundle for linux-gateway.
+fn bundle(version: Version, counter: u64) -> Vec<u8> {
+    let wasm = std::fs::read(root().join("target/components/smoother.wasm"))
+        .expect("build the components first: cargo xtask components");
+    let key = KeyFile::read(&root().join("boards/keys/tern-dev-2026.key")).unwrap();
+    tern::sign::build(
+        &wasm,
+        "smoother",
+        version,
+        counter,
+        vec![Target::Board("linux-gateway".into())],
+        Grant::parse(["log", "sensors=temp-0", "kv=4096"]).unwrap(),
+        &[key],
+    )
+    .unwrap()
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tern_server::Error>>,
+}
+
+async fn start_server(dir: &Path) -> TestServer {
+    let listener = tern_server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = tern_server::Config::new(ADMIN, tern::boards::ALL);
+    config.poll_after_ms = 100;
+    config.shutdown_grace = Duration::from_secs(2);
+    let dir = dir.to_path_buf();
+    let server = tokio::task::spawn_blocking(move || tern_server::Server::open(dir, config))
+        .await
+        .unwrap()
+        .unwrap();
+    server.provision_device(DEVICE, TOKEN, None).await.unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    TestServer { addr, stop, task }
+}
+
+async fn stop_server(s: TestServer) {
+    let _ = s.stop.send(());
+    s.task.await.unwrap().unwrap();
+}
+
+/// What the proxy does to bundle downloads (one entry used per download connection).
+#[derive(Default)]
+struct Plan {
+    /// Where the proxy is forwarding to (changes when the server restarts).
+    upstream: Option<SocketAddr>,
+    /// Close the connection after this many response bytes.
+    drops: Vec<usize>,
+    /// Flip the response byte at this offset.
+    corrupt: Vec<usize>,
+    /// `Range` headers of download requests, in order.
+    ranges: Vec<String>,
+    /// Download connections seen.
+    downloads: usize,
+}
+
+/// A TCP proxy that injects the plan's faults into download responses.
+async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let plan = plan.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; 8192];
+                let n = client.read(&mut head).await.unwrap_or(0);
+                head.truncate(n);
+                let text = String::from_utf8_lossy(&head).to_string();
+                let (upstream, drop_at, corrupt_at) = {
+                    let mut p = plan.lock().unwrap();
+                    let mut faults = (None, None);
+                    if text.starts_with("GET /device/v1/bundles/") {
+                        p.downloads += 1;
+                        let range = text
+                            .lines()
+                            .find(|l| l.to_ascii_lowercase().starts_with("range:"))
+                            .unwrap_or("range: none")
+                            .to_string();
+                        p.ranges.push(range);
+                        faults = (
+                            (!p.drops.is_empty()).then(|| p.drops.remove(0)),
+                            (!p.corrupt.is_empty()).then(|| p.corrupt.remove(0)),
+                        );
+                    }
+                    (p.upstream, faults.0, faults.1)
+                };
+                let Some(up) = upstream else { return };
+                let Ok(mut server) = TcpStream::connect(up).await else {
+                    return;
+                };
+                if server.write_all(&head).await.is_err() {
+                    return;
+                }
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let to_server = tokio::io::copy(&mut cr, &mut sw);
+                let to_client = async {
+                    let mut sent = 0usize;
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let n = match sr.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let mut chunk = buf[..n].to_vec();
+                        if let Some(at) = corrupt_at.filter(|at| (sent..sent + n).contains(at)) {
+                            chunk[at - sent] ^= 0x20;
+                        }
+                        if let Some(limit) = drop_at.filter(|l| sent + n >= *l) {
+                            let _ = cw.write_all(&chunk[..limit - sent]).await;
+                            return;
+                        }
+                        if cw.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                };
+                tokio::select! {
+                    _ = to_server => {}
+                    () = to_client => {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn publish_and_assign(server: SocketAddr, bytes: Vec<u8>) -> String {
+    let admin = Client::new(&format!("http://{server}"), ADMIN).unwrap();
+    let id = protocol::bundle_id(&tern_core::bundle::sha256(&bytes));
+    admin.publish(bytes).await.unwrap();
+    admin
+        .admin(
+            hyper::Method::PUT,
+            &format!("/api/v1/assignments/device:{DEVICE}"),
+            Some(&serde_json::json!({ "bundle": id })),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn gateway(via: SocketAddr, data: &Path, polls: u32) -> GatewayConfig {
+    GatewayConfig {
+        board: board(),
+        server: format!("http://{via}"),
+        device: DEVICE.into(),
+        token: TOKEN.into(),
+        data: data.to_path_buf(),
+        events: Some(root().join("components/smoother/events.jsonl")),
+        poll: Duration::from_millis(100),
+        max_polls: Some(polls),
+        trial_events: 3,
+    }
+}
+
+/// The bundle the gateway's flash says is active, read by a fresh slot manager.
+fn active_sha(data: &Path) -> Option<[u8; 32]> {
+    let layout = SlotLayout::from_board(board()).unwrap();
+    let cap = (layout.end() as usize).div_ceil(4096) * 4096;
+    let flash = FileFlash::open(&data.join("flash.bin"), cap).unwrap();
+    let slots = SlotManager::open(flash, layout, board()).unwrap();
+    slots.active().map(|a| a.bundle_sha256)
+}
+
+/// A tiny deterministic generator for fault offsets.
+fn offsets(seed: u64, n: usize, max: usize) -> Vec<usize> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            400 + (x as usize) % max
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
+    for seed in [1u64, 7, 42] {
+        let dir = scratch(&format!("drops-{seed}"));
+        let server = start_server(&dir.join("server")).await;
+        let v1 = bundle(
+            Version {
+                major: 1,
+                minor: 0,
+                patch: 0,
+            },
+            1,
+        );
+        let sha = tern_core::bundle::sha256(&v1);
+        // Each of the first three download connections is cut somewhere in its first
+        // quarter, so every one of them ends early.
+        let plan = Arc::new(Mutex::new(Plan {
+            upstream: Some(server.addr),
+            drops: offsets(seed, 3, v1.len() / 4),
+            ..Plan::default()
+        }));
+        let via = proxy(plan.clone()).await;
+        publish_and_assign(server.addr, v1).await;
+        tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+            .await
+            .unwrap();
+        assert_eq!(active_sha(&dir.join("gw")), Some(sha), "seed {seed}");
+        {
+            let p = plan.lock().unwrap();
+            assert_eq!(
+                p.downloads, 4,
+                "3 cut downloads, then the rest: {:?}",
+                p.ranges
+            );
+            assert!(
+                p.ranges[1..]
+                    .iter()
+                    .all(|r| r.contains("bytes=") && !r.contains("bytes=0-")),
+                "every attempt after a cut resumes with a Range: {:?}",
+                p.ranges
+            );
+        }
+        stop_server(server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_corrupted_in_transit_are_thrown_away_and_fetched_again() {
+    let dir = scratch("corrupt");
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(
+        Version {
+            major: 1,
+            minor: 0,
+            patch: 0,
+        },
+        1,
+    );
+    let sha = tern_core::bundle::sha256(&v1);
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        // Past the HTTP head (a few hundred bytes): a byte of the bundle itself.
+        corrupt: vec![v1.len() / 2],
+        ..Plan::default()
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1).await;
+    tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+        .await
+        .unwrap();
+    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    {
+        let p = plan.lock().unwrap();
+        assert_eq!(
+            p.ranges,
+            ["range: none", "range: none"],
+            "the corrupted copy is discarded whole and fetched again from the start"
+        );
+    }
+    stop_server(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_lost_mid_download_then_agent_restarts_and_resumes() {
+    let dir = scratch("killed");
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(
+        Version {
+            major: 1,
+            minor: 0,
+            patch: 0,
+        },
+        1,
+    );
+    let sha = tern_core::bundle::sha256(&v1);
+    let half = v1.len() / 2;
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        drops: vec![half],
+        ..Plan::default()
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1).await;
+    // The first download is cut half way and the server goes away: the agent gives
+    // up for this check-in with a partial download on disk.
+    let gw = tokio::spawn(tern::gateway::run(gateway(via, &dir.join("gw"), 1)));
+    while plan.lock().unwrap().downloads == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_server(server).await;
+    gw.await.unwrap().unwrap();
+    assert_eq!(
+        active_sha(&dir.join("gw")),
+        None,
+        "nothing half-downloaded is active"
+    );
+    // The server comes back on the same data; a new agent process resumes.
+    let server = start_server(&dir.join("server")).await;
+    plan.lock().unwrap().upstream = Some(server.addr);
+    let before = plan.lock().unwrap().ranges.len();
+    tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+        .await
+        .unwrap();
+    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    {
+        let p = plan.lock().unwrap();
+        let resumed = &p.ranges[before..];
+        assert!(
+            resumed
+                .first()
+                .is_some_and(|r| r.contains("bytes=") && !r.contains("bytes=0-")),
+            "the restarted agent resumes where the first stopped: {resumed:?}"
+        );
+    }
+    stop_server(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_tampered_on_the_server_disk_is_never_activated() {
+    let dir = scratch("tampered");
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(
+        Version {
+            major: 1,
+            minor: 0,
+            patch: 0,
+        },
+        1,
+    );
+    let v1_sha = tern_core::bundle::sha256(&v1);
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        ..Plan::default()
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1).await;
+    tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+        .await
+        .unwrap();
+    assert_eq!(active_sha(&dir.join("gw")), Some(v1_sha));
+
+    let v2 = bundle(
+        Version {
+            major: 1,
+            minor: 1,
+            patch: 0,
+        },
+        2,
+    );
+    let id = publish_and_assign(server.addr, v2.clone()).await;
+    stop_server(server).await;
+    // Someone edits the stored bundle: one payload byte.
+    let path = dir.join("server/bundles").join(format!("{id}.tern"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let server = start_server(&dir.join("server")).await;
+    plan.lock().unwrap().upstream = Some(server.addr);
+    tern::gateway::run(gateway(via, &dir.join("gw"), 3))
+        .await
+        .unwrap();
+    assert_eq!(
+        active_sha(&dir.join("gw")),
+        Some(v1_sha),
+        "v1 keeps running"
+    );
+    stop_server(server).await;
+}
