@@ -136,6 +136,34 @@ pub fn run() -> Result<(), String> {
         fmt_ns(verify),
         (1024.0 * 1024.0) / (verify / 1e9) / 1e6
     );
+    // The fleet server's own benchmark (check-ins per second, download throughput);
+    // criterion prints its throughput lines.
+    let out = cargo()
+        .args([
+            "bench",
+            "--locked",
+            "-p",
+            "tern-server",
+            "--bench",
+            "server",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo bench: {e}"))?;
+    let server_out = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "cargo bench -p tern-server failed ({})",
+            out.status
+        ));
+    }
+    println!("\nfleet server (runtime/server/benches/server.rs):");
+    for line in server_out
+        .lines()
+        .filter(|l| l.starts_with("server/") || l.contains("thrpt:"))
+    {
+        println!("  {}", line.trim());
+    }
     let size = std::fs::metadata(root().join("target/components/smoother.wasm"))
         .map(|m| m.len())
         .unwrap_or(0);
