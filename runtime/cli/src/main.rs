@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use tern::events::EventFile;
 use tern::run::{EngineKind, Engines, SharedSim};
 use tern_core::board::{BoardTable, TrustKey};
-use tern_core::bundle::{self, EngineKind as CoreEngine, Target, Version, key_id};
+use tern_core::bundle::{self, Target, Version, key_id};
 use tern_core::wit::hex_bytes;
 use tern_core::{Grant, Limits};
 
@@ -418,12 +418,7 @@ fn sign(args: SignArgs) -> Result<ExitCode, String> {
     for b in &args.boards {
         board_named(b)?;
     }
-    targets.extend(args.engines.iter().map(|e| {
-        Target::Engine(match e {
-            EngineKind::Wasmi => CoreEngine::Wasmi,
-            EngineKind::Wasmtime => CoreEngine::Wasmtime,
-        })
-    }));
+    targets.extend(args.engines.iter().map(|e| Target::Engine((*e).into())));
     let keys = args
         .keys
         .iter()

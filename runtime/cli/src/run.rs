@@ -22,9 +22,24 @@ pub enum EngineKind {
 impl EngineKind {
     /// The engine's name as the CLI spells it.
     pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Wasmi => "wasmi",
-            EngineKind::Wasmtime => "wasmtime",
+        tern_core::bundle::EngineKind::from(self).name()
+    }
+}
+
+impl From<EngineKind> for tern_core::bundle::EngineKind {
+    fn from(k: EngineKind) -> Self {
+        match k {
+            EngineKind::Wasmi => tern_core::bundle::EngineKind::Wasmi,
+            EngineKind::Wasmtime => tern_core::bundle::EngineKind::Wasmtime,
+        }
+    }
+}
+
+impl From<tern_core::bundle::EngineKind> for EngineKind {
+    fn from(k: tern_core::bundle::EngineKind) -> Self {
+        match k {
+            tern_core::bundle::EngineKind::Wasmi => EngineKind::Wasmi,
+            tern_core::bundle::EngineKind::Wasmtime => EngineKind::Wasmtime,
         }
     }
 }

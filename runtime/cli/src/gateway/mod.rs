@@ -296,10 +296,7 @@ fn run_active(cfg: &GatewayConfig, slots: &mut Slots, events: &EventFile) -> Res
     let wasm = slots.active_payload().map_err(|e| e.to_string())?;
     let sim = SharedSim::default();
     let engines = crate::run::Engines::new(cfg.board.limits).map_err(|e| e.to_string())?;
-    let kind = match cfg.board.engine {
-        EngineKind::Wasmi => crate::run::EngineKind::Wasmi,
-        EngineKind::Wasmtime => crate::run::EngineKind::Wasmtime,
-    };
+    let kind = cfg.board.engine.into();
     let t = engines
         .run(
             kind,
