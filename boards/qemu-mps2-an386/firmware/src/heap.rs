@@ -1,0 +1,82 @@
+//! The global allocator: embedded-alloc's linked-list heap, sized from board.toml, counting its peak use.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use embedded_alloc::LlffHeap;
+
+use crate::board::HEAP_BYTES;
+
+/// A heap that remembers how many bytes it has handed out, now and at most.
+pub struct CountingHeap {
+    heap: LlffHeap,
+    used: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl CountingHeap {
+    const fn empty() -> Self {
+        CountingHeap {
+            heap: LlffHeap::empty(),
+            used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    fn grew(&self, bytes: usize) {
+        let now = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Bytes allocated right now (as requested by callers, without allocator overhead).
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes ever allocated at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+// SAFETY: every method forwards to `LlffHeap`, a correct `GlobalAlloc`, with the
+// caller's own arguments; the counters only observe sizes and never affect pointers.
+unsafe impl GlobalAlloc for CountingHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
+        let ptr = unsafe { self.heap.alloc(layout) };
+        if !ptr.is_null() {
+            self.grew(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        self.used.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `ptr` came from this allocator with `layout` (the caller's contract).
+        unsafe { self.heap.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
+        let new = unsafe { self.heap.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            self.used.fetch_sub(layout.size(), Ordering::Relaxed);
+            self.grew(new_size);
+        }
+        new
+    }
+}
+
+/// The firmware's heap.
+#[global_allocator]
+pub static HEAP: CountingHeap = CountingHeap::empty();
+
+/// Hands the heap its memory. Call once, first thing in `main`.
+pub fn init() {
+    static mut MEMORY: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];
+    // SAFETY: called once before any allocation, so nothing else refers to `MEMORY`;
+    // the heap takes it over for the life of the program.
+    unsafe { HEAP.heap.init(&raw mut MEMORY as usize, HEAP_BYTES) }
+}

@@ -1,0 +1,110 @@
+//! The board side of the host interfaces: simulated sensor and clock peripherals, pins and kv in RAM, logs to defmt.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use critical_section::Mutex;
+use tern_core::board::StaticScope;
+use tern_core::{Event, Level, Platform, Sample};
+
+use crate::board::QEMU_MPS2_AN386 as BOARD;
+
+/// What the simulated peripherals hold: the clock and the latest sample per sensor.
+/// On real hardware these would be a timer and sensor registers; under QEMU the firmware
+/// feeds them from its event list before delivering each event.
+struct Peripherals {
+    now_ms: u64,
+    samples: BTreeMap<String, Sample>,
+}
+
+static PERIPHERALS: Mutex<RefCell<Peripherals>> = Mutex::new(RefCell::new(Peripherals {
+    now_ms: 0,
+    samples: BTreeMap::new(),
+}));
+
+/// Whether this board has a sensor with this id (board.toml `capabilities.sensors`).
+fn board_has_sensor(id: &str) -> bool {
+    match BOARD.offers.sensors {
+        Some(StaticScope::Any) => true,
+        Some(StaticScope::Only(ids)) => ids.contains(&id),
+        None => false,
+    }
+}
+
+/// Moves the simulated peripherals to what `event` says happened: a sample of a sensor
+/// this board has updates that sensor, and samples and ticks move the clock forward.
+pub fn observe(event: &Event) {
+    critical_section::with(|cs| {
+        let mut p = PERIPHERALS.borrow_ref_mut(cs);
+        match event {
+            Event::Sample(s) => {
+                p.now_ms = p.now_ms.max(s.at_ms);
+                if board_has_sensor(&s.sensor) {
+                    p.samples.insert(s.sensor.clone(), s.clone());
+                }
+            }
+            Event::Tick(t) => p.now_ms = p.now_ms.max(*t),
+            Event::Frame(_) => {}
+        }
+    })
+}
+
+/// The device platform. `Host` has applied the grant before any method here runs.
+#[derive(Default)]
+pub struct DevicePlatform {
+    pins: BTreeMap<u32, bool>,
+    kv: BTreeMap<String, Vec<u8>>,
+}
+
+impl Platform for DevicePlatform {
+    fn log(&mut self, level: Level, message: &str) {
+        match level {
+            Level::Trace => defmt::trace!("[component] {=str}", message),
+            Level::Debug => defmt::debug!("[component] {=str}", message),
+            Level::Info => defmt::info!("[component] {=str}", message),
+            Level::Warn => defmt::warn!("[component] {=str}", message),
+            Level::Error => defmt::error!("[component] {=str}", message),
+        }
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        critical_section::with(|cs| PERIPHERALS.borrow_ref(cs).now_ms)
+    }
+
+    fn read_sensor(&mut self, sensor: &str) -> Result<Sample, String> {
+        critical_section::with(|cs| PERIPHERALS.borrow_ref(cs).samples.get(sensor).cloned())
+            .ok_or_else(|| format!("sensor `{sensor}` has no sample yet"))
+    }
+
+    fn gpio_set(&mut self, pin: u32, high: bool) -> Result<(), String> {
+        defmt::info!("gpio {=u32} <- {=bool}", pin, high);
+        self.pins.insert(pin, high);
+        Ok(())
+    }
+
+    fn gpio_get(&mut self, pin: u32) -> Result<bool, String> {
+        Ok(self.pins.get(&pin).copied().unwrap_or(false))
+    }
+
+    fn kv_get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.kv.get(key).cloned()
+    }
+
+    fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.kv.insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    fn kv_used_bytes(&mut self) -> usize {
+        self.kv.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
+    fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
+        // No network in this slice: a published message is logged, not sent.
+        defmt::info!("publish {=str}: {=usize} bytes", topic, payload.len());
+        Ok(())
+    }
+}
