@@ -427,7 +427,8 @@ impl HeaderDecoder {
     }
 }
 
-fn postcard_reason(e: &postcard::Error) -> &'static str {
+/// A short reason for a postcard decoding error (bundle manifests and protocol messages).
+pub(crate) fn postcard_reason(e: &postcard::Error) -> &'static str {
     match e {
         postcard::Error::DeserializeUnexpectedEnd => "unexpected end",
         postcard::Error::DeserializeBadVarint => "bad varint",

@@ -227,16 +227,7 @@ impl fmt::Display for ProtocolError {
 impl core::error::Error for ProtocolError {}
 
 fn malformed(e: &postcard::Error) -> ProtocolError {
-    ProtocolError::Malformed(match e {
-        postcard::Error::DeserializeUnexpectedEnd => "unexpected end",
-        postcard::Error::DeserializeBadVarint => "bad varint",
-        postcard::Error::DeserializeBadBool => "bad bool",
-        postcard::Error::DeserializeBadUtf8 => "bad UTF-8",
-        postcard::Error::DeserializeBadOption => "bad option tag",
-        postcard::Error::DeserializeBadEnum => "bad enum tag",
-        postcard::Error::DeserializeBadEncoding => "bad encoding",
-        _ => "malformed",
-    })
+    ProtocolError::Malformed(bundle::postcard_reason(e))
 }
 
 /// Checks the length limit and the leading version, then decodes exactly `bytes`.
