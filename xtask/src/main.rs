@@ -1,14 +1,18 @@
-//! Tern's build entry point (`cargo xtask <task>`): components, demo, test, bench.
+//! Tern's build entry point (`cargo xtask <task>`): components, demo, test, bench, device firmware.
 //!
-//! Needs only cargo and rustc: every step calls `$CARGO`, so xtask itself has no
-//! dependencies and compiles in a second.
+//! Needs only cargo and rustc (and QEMU for `run`): every build step calls `$CARGO`.
+//! Its own dependencies are the board reader, the QEMU driver and ELF reading, never
+//! an engine, so xtask stays quick to build.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
 mod demo;
+mod device;
 mod ota;
+mod setup;
+mod size;
 
 const HELP: &str = "\
 cargo xtask <task>
@@ -20,16 +24,35 @@ Tasks:
               --verify-reproducible, build them again in a second target directory
               and fail unless the bytes are identical
   demo        build the components and run each example on wasmi and Wasmtime side
-              by side, showing that the results match
+              by side; then over the air: a fleet server, two gateways and the QEMU
+              device through v1, v2, a refused bundle and a rollback, the device's
+              results next to the server's
   test        the whole test suite: formatting, lints, components (reproducible),
-              unit, parity and hostile-fixture tests, guest unit tests, and the
-              no_std build for thumbv7em-none-eabihf
+              unit, parity and hostile-fixture tests, guest unit tests, the no_std
+              build for thumbv7em-none-eabihf, the firmware, and the QEMU device
+              end to end
+
+demo and test first install what a fresh machine lacks: the wasm32 and thumbv7em
+Rust targets (rustup) and qemu-system-arm (apt-get, as root).
   fuzz [--seconds N]
               run the bundle-parser fuzz target (cargo-fuzz, nightly) for N seconds
               (default 60); skipped with a message when cargo-fuzz is missing
   bench       criterion benchmarks of both engines next to the bare engines;
               prints the ratios
+  run [--board BOARD] [--server URL] [--feed FILE] [--workdir DIR]
+              build the device firmware (default qemu-mps2-an386) and boot it under
+              QEMU with its decoded log; exits with the firmware's status
+  qemu [--board BOARD] [--server URL] [--feed FILE] [--workdir DIR] ELF
+              boot an already built firmware ELF (the firmware's cargo runner)
+  flash --board BOARD [--elf ELF]
+              build a device board's firmware into target/flash/BOARD/BOARD.elf and
+              .bin; prints sizes, the trust keys compiled in, and how to flash it
+  size [--board BOARD] [--elf ELF] [--linear-memory BYTES]
+              the firmware's flash and RAM against the budgets, share per crate
   help        this text
+
+`cargo xtask <task> --help` shows a task's options (run, qemu, flash, size) or
+this text.
 ";
 
 /// The guest link settings: a 16 KiB shadow stack and one 64 KiB initial page keep
@@ -44,13 +67,25 @@ pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let own_help = matches!(
+        args.first().map(String::as_str),
+        Some("run" | "qemu" | "flash" | "size")
+    );
+    if !own_help && args.iter().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     let result = match args.first().map(String::as_str) {
         Some("components") => {
             components(args.iter().any(|a| a == "--verify-reproducible")).map(|_| ())
         }
-        Some("demo") => demo::run(),
-        Some("test") => test(),
+        Some("demo") => setup::ensure().and_then(|()| demo::run()),
+        Some("test") => setup::ensure().and_then(|()| test()),
         Some("bench") => bench::run(),
+        Some("run") => return exit_with(device::run(&args[1..])),
+        Some("qemu") => return exit_with(device::qemu(&args[1..])),
+        Some("flash") => device::flash(&args[1..]),
+        Some("size") => size::run(&args[1..]),
         Some("fuzz") => {
             let seconds = args
                 .iter()
@@ -73,6 +108,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A task's own exit code, or failure after printing its error.
+fn exit_with(result: Result<ExitCode, String>) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// The workspace root.
@@ -294,6 +337,9 @@ fn test() -> Result<(), String> {
             "power_cut",
             "--skip",
             "double_cuts",
+            // Its own step below, with the device's log shown.
+            "--skip",
+            "device_installs_updates",
         ]),
         "unit, parity and hostile-fixture tests",
     )?;
@@ -305,9 +351,43 @@ fn test() -> Result<(), String> {
         "guest unit tests (host target)",
     )?;
     board_edit_changes_policy()?;
+    firmware_checks()?;
+    step(
+        cargo().args([
+            "test",
+            "--locked",
+            "-p",
+            "tern",
+            "--test",
+            "device_qemu",
+            "--",
+            "--nocapture",
+        ]),
+        "the QEMU device end to end (firmware on mps2-an386, smoltcp, fleet server on loopback)",
+    )?;
     fuzz(60)?;
     println!("xtask: all tests passed");
     Ok(())
+}
+
+/// The firmware is its own cargo workspace (thumbv7em only): formatted, and clippy
+/// clean with warnings denied, which also proves it builds.
+fn firmware_checks() -> Result<(), String> {
+    let fw = root().join("boards/qemu-mps2-an386/firmware");
+    step(
+        cargo().current_dir(&fw).args(["fmt", "--check"]),
+        "cargo fmt --check (firmware)",
+    )?;
+    step(
+        cargo()
+            .current_dir(&fw)
+            .args(["clippy", "--locked", "--release", "--", "-D", "warnings"]),
+        "clippy (firmware, thumbv7em-none-eabihf)",
+    )?;
+    step(
+        cargo().args(["run", "--quiet", "-p", "xtask", "--", "size"]),
+        "firmware footprint (cargo xtask size)",
+    )
 }
 
 /// Runs the `tern` binary; returns (success, stdout + stderr).

@@ -1,19 +1,30 @@
-//! The OTA part of `cargo xtask demo`: a fleet server and two gateway agents on
-//! loopback, walked through publish v1, update to v2, a refused over-privileged
-//! bundle, and the automatic rollback of a failing v3.
+//! The OTA part of `cargo xtask demo`: a fleet server on loopback, two gateway agents
+//! and the QEMU device (the real firmware on mps2-an386, over smoltcp and QEMU's
+//! restricted user network), walked through publish v1, update to v2, a refused
+//! over-privileged bundle, and the automatic rollback of a failing v3. The device's
+//! results over its sensor feed are printed next to the server engine's.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tern_qemu::{Echo, Qemu, QemuOptions};
+
 use crate::root;
 
 const ADMIN_TOKEN: &str = "demo-admin-token-not-secret";
-const DEVICES: [(&str, &str); 2] = [
+const GATEWAYS: [(&str, &str); 2] = [
     ("gw-1", "demo-gw-1-token-not-secret"),
     ("gw-2", "demo-gw-2-token-not-secret"),
 ];
+/// The QEMU device: the identity its firmware is built with by default (its build.rs).
+const QEMU_DEVICE: (&str, &str) = ("qemu-1", "qemu-1-development-token");
+const QEMU_BOARD: &str = "qemu-mps2-an386";
+/// Every device in the walk-through.
+const DEVICES: [(&str, &str); 3] = [GATEWAYS[0], GATEWAYS[1], QEMU_DEVICE];
+/// The smoother's events: the gateways' event file and the device's sensor feed.
+const EVENTS: &str = "components/smoother/events.jsonl";
 
 /// Child processes that are stopped when the demo ends, however it ends.
 struct Procs(Vec<Child>);
@@ -66,7 +77,8 @@ fn wait_for(
     what: &str,
     ok: impl Fn(&str) -> bool,
 ) -> Result<String, String> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // The device runs under QEMU without acceleration: give it time.
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let devices = tern(tern_bin, &["devices", "--server", server])?;
         // `tern devices` pretty-prints an array of objects, one per device: each
@@ -110,6 +122,10 @@ fn sign(
         counter,
         "--board",
         "linux-gateway",
+        "--board",
+        QEMU_BOARD,
+        "--board",
+        "server",
         "-o",
         out,
     ];
@@ -133,12 +149,85 @@ fn publish_and_assign(tern_bin: &Path, server: &str, bundle: &str) -> Result<(),
     Ok(())
 }
 
+/// The device's result lines for its next run of `name version` over the feed.
+fn device_results(qemu: &mut Qemu, name: &str, version: &str) -> Result<Vec<String>, String> {
+    let step = Duration::from_secs(120);
+    qemu.wait_for(&format!("running {name} {version} over"), step)?;
+    Ok(qemu
+        .wait_for("done: ", step)?
+        .iter()
+        .filter(|l| l.text.starts_with("result "))
+        .map(|l| l.text.clone())
+        .collect())
+}
+
+/// Prints the device's results next to the server engine's for the same bundle and
+/// events, and fails unless they are identical.
+fn side_by_side(tern_bin: &Path, bundle: &str, device: &[String]) -> Result<(), String> {
+    let server = tern(
+        tern_bin,
+        &[
+            "run",
+            bundle,
+            "--board",
+            "server",
+            "--engine",
+            "wasmtime",
+            "--events",
+            EVENTS,
+            "--results",
+        ],
+    )?;
+    let server: Vec<&str> = server.lines().collect();
+    let width = device.iter().map(|l| l.len()).max().unwrap_or(0).max(28);
+    println!(
+        "demo: {:<width$} | server: tern run --engine wasmtime",
+        "QEMU device qemu-1 (wasmi, Cortex-M4)"
+    );
+    for i in 0..device.len().max(server.len()) {
+        let d = device.get(i).map_or("", |s| s.as_str());
+        let s = server.get(i).copied().unwrap_or("");
+        let mark = if d == s { " " } else { "≠" };
+        println!("demo: {d:<width$} {mark} {s}");
+    }
+    if device.iter().map(String::as_str).eq(server.iter().copied()) {
+        println!(
+            "demo: ✓ the device's {} results are identical to the server's",
+            device.len()
+        );
+        Ok(())
+    } else {
+        Err("the QEMU device's results differ from the server's (≠ above)".into())
+    }
+}
+
 pub fn run(tern_bin: &Path) -> Result<(), String> {
-    println!("\n== over the air: a fleet server and two gateways on loopback ==");
+    println!("\n== over the air: a fleet server, two gateways and the QEMU device on loopback ==");
     let work: PathBuf = root().join("target/demo-ota");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let mut procs = Procs(Vec::new());
+
+    println!("demo: building the {QEMU_BOARD} firmware (board table and keys from its board.toml)");
+    let elf = tern_qemu::build_firmware(&root(), QEMU_BOARD, &[])?;
+    let board_file = root().join("boards").join(QEMU_BOARD).join("board.toml");
+    let text = std::fs::read_to_string(&board_file)
+        .map_err(|e| format!("{}: {e}", board_file.display()))?;
+    let guest_server = tern_board::parse_board(&format!("boards/{QEMU_BOARD}/board.toml"), &text)
+        .map_err(|e| e.to_string())?
+        .network
+        .ok_or("the QEMU board has no [network] section")?
+        .server;
+    let device_dir = work.join(QEMU_DEVICE.0);
+    std::fs::create_dir_all(&device_dir).map_err(|e| format!("{}: {e}", device_dir.display()))?;
+    let feed = device_dir.join("tern-feed.bin");
+    print!(
+        "demo: sensor feed: {}",
+        tern(
+            tern_bin,
+            &["feed", EVENTS, "-o", feed.to_str().ok_or("non-UTF-8 path")?]
+        )?
+    );
 
     let mut serve = Command::new(tern_bin);
     serve
@@ -186,7 +275,28 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
     )?;
     publish_and_assign(tern_bin, &server, &v1)?;
 
-    for (id, token) in DEVICES {
+    let port = server
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| format!("no port in {server}"))?;
+    println!(
+        "demo: starting QEMU {QEMU_BOARD}: the guest reaches only {guest_server}, forwarded to 127.0.0.1:{port}"
+    );
+    let mut qemu = Qemu::start_with_echo(
+        &elf,
+        &QemuOptions {
+            server_port: Some(port),
+            guest_server,
+            workdir: device_dir,
+            timeout: Some(Duration::from_secs(30 * 60)),
+        },
+        Echo::Stdout {
+            prefix: format!("[{}] ", QEMU_DEVICE.0),
+        },
+    )?;
+
+    for (id, token) in GATEWAYS {
         let child = Command::new(tern_bin)
             .current_dir(root())
             .env("TERN_DEVICE_TOKEN", token)
@@ -199,21 +309,20 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
                 "--device",
                 id,
             ])
-            .args([
-                "--events",
-                "components/smoother/events.jsonl",
-                "--poll-ms",
-                "300",
-                "--data",
-            ])
+            .args(["--events", EVENTS, "--poll-ms", "300", "--data"])
             .arg(work.join(id))
             .spawn()
             .map_err(|e| format!("cannot start tern gateway: {e}"))?;
         procs.0.push(child);
     }
-    wait_for(tern_bin, &server, "both gateways run smoother 1.0.0", |d| {
-        d.contains("\"version\": \"1.0.0\"")
-    })?;
+    wait_for(
+        tern_bin,
+        &server,
+        "both gateways and the QEMU device run smoother 1.0.0",
+        |d| d.contains("\"version\": \"1.0.0\""),
+    )?;
+    let results = device_results(&mut qemu, "smoother", "1.0.0")?;
+    side_by_side(tern_bin, &v1, &results)?;
 
     let v2 = sign(
         tern_bin,
@@ -228,12 +337,15 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
     wait_for(
         tern_bin,
         &server,
-        "both gateways updated to smoother 1.1.0",
+        "both gateways and the QEMU device updated to smoother 1.1.0",
         |d| d.contains("\"version\": \"1.1.0\""),
     )?;
+    let results = device_results(&mut qemu, "smoother", "1.1.0")?;
+    side_by_side(tern_bin, &v2, &results)?;
 
     // The alarm asking for gpio pin 7: signed correctly, but linux-gateway offers
-    // pins 4-6 only, so its policy refuses it and 1.1.0 keeps running.
+    // pins 4-6 and the QEMU board pin 4 only, so their policy refuses it and 1.1.0
+    // keeps running.
     let greedy = sign(
         tern_bin,
         "target/components/alarm.wasm",
@@ -256,7 +368,7 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
     wait_for(
         tern_bin,
         &server,
-        "the over-privileged alarm is refused for both (gpio 7 is not on linux-gateway) and 1.1.0 keeps running",
+        "the over-privileged alarm is refused for all three (gpio 7 is on neither board) and 1.1.0 keeps running",
         |d| d.contains("scope escalation") && d.contains("\"version\": \"1.1.0\""),
     )?;
 
@@ -274,10 +386,14 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
     let devices = wait_for(
         tern_bin,
         &server,
-        "smoother 3.0.0 failed its health check on both and was rolled back to 1.1.0",
+        "smoother 3.0.0 failed its health check on all three and was rolled back to 1.1.0",
         |d| d.contains("rolled-back") && d.contains("\"version\": \"1.1.0\""),
     )?;
+    // The device keeps serving the component it rolled back to.
+    let results = device_results(&mut qemu, "smoother", "1.1.0")?;
+    side_by_side(tern_bin, &v2, &results)?;
     println!("\ndemo: the server's device status (tern devices):\n{devices}");
+    qemu.kill();
     drop(procs);
     Ok(())
 }

@@ -1,18 +1,23 @@
 #!/bin/sh
-#! Boots a firmware ELF under QEMU mps2-an386 and decodes its defmt log with defmt-print; exits with the firmware's status.
-# Used as the cargo runner (.cargo/config.toml), so `cargo run --release` works; or by hand:
-#   ./run.sh ../../../target/firmware/thumbv7em-none-eabihf/release/tern-fw-mps2-an386
+#! Cargo runner of the firmware: boots the ELF under QEMU through `cargo xtask qemu` (decoded defmt log, the firmware's exit status).
+# `cargo run --release` here ends up in this script (.cargo/config.toml), and so does
+# `cargo run` of any thumbv7em-none-eabihf binary from the repo root (the root's
+# .cargo/config.toml). Arguments after the ELF go to `cargo xtask qemu`, e.g.
+#   cargo run --release -- --server http://127.0.0.1:8080 --feed feed.bin
 set -eu
-elf="$1"
-command -v qemu-system-arm >/dev/null || { echo "run.sh: install QEMU: apt-get install qemu-system-arm" >&2; exit 2; }
-command -v defmt-print >/dev/null || { echo "run.sh: install the decoder: cargo install defmt-print --locked" >&2; exit 2; }
-status_file=$(mktemp)
-trap 'rm -f "$status_file"' EXIT
-# The firmware ends every run with a semihosting exit, so QEMU returns its status;
-# the timeout only guards against a firmware that hangs before it.
-{ timeout 120 qemu-system-arm -M mps2-an386 -nographic \
-    -semihosting-config enable=on,target=native -kernel "$elf"; echo $? >"$status_file"; } \
-  | defmt-print -e "$elf"
-status=$(cat "$status_file")
-echo "qemu exit status: $status" >&2
-exit "$status"
+[ $# -ge 1 ] || { echo "usage: $0 ELF [cargo xtask qemu options]" >&2; exit 2; }
+elf=$1
+shift
+# Cargo may pass the ELF relative to where it was run; xtask runs from the repo root.
+case $elf in
+/*) ;;
+*) elf="$PWD/$elf" ;;
+esac
+# Relative --feed/--workdir paths mean relative to here, not to the root.
+TERN_CALLER_DIR=$PWD
+export TERN_CALLER_DIR
+cd "$(dirname "$0")/../../.."
+# The root workspace's cargo (this folder's .cargo/config.toml would build xtask for
+# the device). Not --quiet: building xtask, or waiting for another cargo's lock on the
+# root target/, then shows instead of looking like a hang.
+exec "${CARGO:-cargo}" run --package xtask -- qemu --board qemu-mps2-an386 "$@" "$elf"

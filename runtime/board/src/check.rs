@@ -1,12 +1,17 @@
 //! Checks a parsed board.toml and turns it into a `Board`, or names the first bad key.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
+
 use ed25519_dalek::VerifyingKey;
 use tern_core::Limits;
 use tern_core::bundle::EngineKind;
 use tern_core::grant::{Grant, Scope};
 
 use crate::error::{BoardError, Problem};
-use crate::schema::{BoardFile, CapabilitiesFile, FlashFile, TrustFile};
+use crate::schema::{
+    BoardFile, CapabilitiesFile, FlashFile, MemoryFile, NetworkFile, PeripheralsFile, RegionFile,
+    TrustFile,
+};
 
 /// A checked board: every value here is one a device can run with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +38,89 @@ pub struct Board {
     pub signatures_required: u8,
     /// The capabilities the board offers, as the widest grant it allows.
     pub offers: Grant,
+    /// Device boards: the memory map the firmware is linked for (`[memory]`). Required
+    /// for bare-metal targets.
+    pub memory: Option<MemoryMap>,
+    /// Device boards: the address of the component flash (`flash.origin`), where the
+    /// slots and, after them, the two metadata sectors live. Only with `memory`, and
+    /// outside both of its regions.
+    pub flash_origin: Option<u32>,
+    /// Device boards: how the device reaches `tern serve` (`[network]`).
+    pub network: Option<Network>,
+    /// Device boards: the sensors and pins the board has (`[peripherals]`). When
+    /// present, `offers` lists a subset of them, never `Any`.
+    pub peripherals: Option<Peripherals>,
+}
+
+/// A checked `[memory]`: where the firmware's code and data live. The regions do not
+/// overlap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryMap {
+    /// Code and read-only data; origin and size multiples of 4.
+    pub flash: Region,
+    /// Data, heap and stack; origin and size multiples of 8.
+    pub ram: Region,
+}
+
+/// One checked memory region: non-empty, ending at or below 4 GiB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First address.
+    pub origin: u32,
+    /// Length, bytes.
+    pub size: u32,
+}
+
+impl Region {
+    /// One past the last address.
+    pub fn end(&self) -> u64 {
+        u64::from(self.origin) + u64::from(self.size)
+    }
+}
+
+/// A checked `[network]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    /// A locally administered unicast MAC address.
+    pub mac: [u8; 6],
+    /// How the device gets its address.
+    pub ipv4: Ipv4Config,
+    /// Where the device finds `tern serve`; the port is not 0.
+    pub server: SocketAddrV4,
+}
+
+/// How a device gets its IPv4 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv4Config {
+    /// Address, subnet and gateway from a DHCP server.
+    Dhcp,
+    /// A fixed address.
+    Static {
+        /// A host address of its subnet (neither the network nor the broadcast address).
+        address: Ipv4Addr,
+        /// Subnet prefix length, 1 to 30.
+        prefix_len: u8,
+        /// The router, a host of the same subnet; `None` reaches only the subnet.
+        gateway: Option<Ipv4Addr>,
+    },
+}
+
+/// A checked `[peripherals]`: valid ids and pins, each listed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peripherals {
+    /// Sensor ids, in file order.
+    pub sensors: Vec<String>,
+    /// Pin numbers, in file order.
+    pub gpio: Vec<u32>,
+}
+
+impl Board {
+    /// Length of the component flash from its origin: the slots, then the two metadata
+    /// sectors that `tern_agent`'s `SlotLayout::from_board` puts after the last slot,
+    /// rounded up to the sector size.
+    pub(crate) fn component_flash_bytes(&self) -> u64 {
+        component_flash_bytes(self.sector_size, &self.slots)
+    }
 }
 
 /// A checked flash slot.
@@ -108,7 +196,7 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
             ));
         }
         // A bare-metal triple (`thumbv7em-none-eabihf`) has no OS for Wasmtime.
-        if engine == EngineKind::Wasmtime && target.split('-').any(|part| part == "none") {
+        if engine == EngineKind::Wasmtime && is_bare_metal(target) {
             return Err(err(
                 "engine",
                 Problem::EngineNeedsOs {
@@ -128,9 +216,39 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
     }
 
     check_limits(file, &raw.limits)?;
-    let (sector_size, slots) = check_flash(file, raw.flash)?;
+    let (sector_size, slots) = check_flash(file, &raw.flash)?;
     let (trust_keys, signatures_required) = check_trust(file, raw.trust)?;
     let offers = check_capabilities(file, raw.capabilities)?;
+
+    let memory = raw.memory.map(|m| check_memory(file, m)).transpose()?;
+    if memory.is_none()
+        && let Some(target) = raw.targets.iter().find(|t| is_bare_metal(t))
+    {
+        return Err(err(
+            "memory",
+            Problem::NeedsMemoryMap {
+                target: target.clone(),
+            },
+        ));
+    }
+    let flash_origin = match raw.flash.origin {
+        None => None,
+        Some(origin) => {
+            let Some(memory) = &memory else {
+                return Err(err("flash.origin", Problem::FlashOriginNeedsMemory));
+            };
+            check_flash_origin(file, origin, sector_size, &slots, memory)?;
+            Some(origin)
+        }
+    };
+    let network = raw.network.map(|n| check_network(file, n)).transpose()?;
+    let peripherals = raw
+        .peripherals
+        .map(|p| check_peripherals(file, p))
+        .transpose()?;
+    if let Some(peripherals) = &peripherals {
+        check_offers_have_peripherals(file, &offers, peripherals)?;
+    }
 
     Ok(Board {
         file: file.to_string(),
@@ -144,6 +262,10 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
         trust_keys,
         signatures_required,
         offers,
+        memory,
+        flash_origin,
+        network,
+        peripherals,
     })
 }
 
@@ -192,7 +314,7 @@ fn check_limits(file: &str, limits: &Limits) -> Result<(), BoardError> {
     Ok(())
 }
 
-fn check_flash(file: &str, flash: FlashFile) -> Result<(u32, Vec<Slot>), BoardError> {
+fn check_flash(file: &str, flash: &FlashFile) -> Result<(u32, Vec<Slot>), BoardError> {
     let err = |key: &str, problem| BoardError::new(file, key, problem);
     let sector = flash.sector_size;
     if sector == 0 {
@@ -218,16 +340,21 @@ fn check_flash(file: &str, flash: FlashFile) -> Result<(u32, Vec<Slot>), BoardEr
         ));
     }
     let mut slots: Vec<Slot> = Vec::with_capacity(flash.slots.len());
-    for (i, slot) in flash.slots.into_iter().enumerate() {
+    for (i, slot) in flash.slots.iter().enumerate() {
         let key = |field: &str| format!("flash.slots[{i}].{field}");
         if !is_name(&slot.name) {
-            return Err(err(&key("name"), Problem::InvalidName { name: slot.name }));
+            return Err(err(
+                &key("name"),
+                Problem::InvalidName {
+                    name: slot.name.clone(),
+                },
+            ));
         }
         if let Some(first) = slots.iter().position(|s| s.name == slot.name) {
             return Err(err(
                 &key("name"),
                 Problem::Duplicate {
-                    value: slot.name,
+                    value: slot.name.clone(),
                     first: format!("flash.slots[{first}].name"),
                 },
             ));
@@ -288,7 +415,7 @@ fn check_flash(file: &str, flash: FlashFile) -> Result<(u32, Vec<Slot>), BoardEr
             }
         }
         slots.push(Slot {
-            name: slot.name,
+            name: slot.name.clone(),
             offset: slot.offset,
             size: slot.size,
         });
@@ -377,16 +504,7 @@ pub(crate) fn check_capabilities(file: &str, caps: CapabilitiesFile) -> Result<G
             "capabilities.sensors",
             "sensor ids",
             value,
-            |key, item| match item {
-                toml::Value::String(id) if is_sensor_id(&id) => Ok(id),
-                toml::Value::String(id) => Err(err(key, Problem::InvalidSensorId { id })),
-                other => Err(err(
-                    key,
-                    Problem::InvalidSensorId {
-                        id: describe(&other),
-                    },
-                )),
-            },
+            |key, item| sensor_id(file, key, item),
         )?),
     };
     let gpio = match caps.gpio {
@@ -396,18 +514,7 @@ pub(crate) fn check_capabilities(file: &str, caps: CapabilitiesFile) -> Result<G
             "capabilities.gpio",
             "pin numbers",
             value,
-            |key, item| {
-                item.as_integer()
-                    .and_then(|pin| u32::try_from(pin).ok())
-                    .ok_or_else(|| {
-                        err(
-                            key,
-                            Problem::InvalidPin {
-                                value: describe(&item),
-                            },
-                        )
-                    })
-            },
+            |key, item| pin(file, key, item),
         )?),
     };
     if caps.kv == Some(0) {
@@ -428,29 +535,366 @@ pub(crate) fn check_capabilities(file: &str, caps: CapabilitiesFile) -> Result<G
     })
 }
 
-/// Reads `"*"` or a non-empty list without repeats, converting each item with `item`.
-fn scope<T: PartialEq + ToString>(
-    file: &str,
-    key: &str,
-    items: &'static str,
-    value: toml::Value,
-    mut item: impl FnMut(&str, toml::Value) -> Result<T, BoardError>,
-) -> Result<Scope<T>, BoardError> {
-    let list = match value {
-        toml::Value::String(s) if s == "*" => return Ok(Scope::Any),
-        toml::Value::Array(list) => list,
-        other => {
-            let found = format!("{} {}", other.type_str(), describe(&other));
-            return Err(BoardError::new(
+/// One sensor id of a list at `key`.
+fn sensor_id(file: &str, key: &str, item: toml::Value) -> Result<String, BoardError> {
+    match item {
+        toml::Value::String(id) if is_sensor_id(&id) => Ok(id),
+        toml::Value::String(id) => Err(BoardError::new(file, key, Problem::InvalidSensorId { id })),
+        other => Err(BoardError::new(
+            file,
+            key,
+            Problem::InvalidSensorId {
+                id: describe(&other),
+            },
+        )),
+    }
+}
+
+/// One pin number of a list at `key`.
+fn pin(file: &str, key: &str, item: toml::Value) -> Result<u32, BoardError> {
+    item.as_integer()
+        .and_then(|pin| u32::try_from(pin).ok())
+        .ok_or_else(|| {
+            BoardError::new(
                 file,
                 key,
-                Problem::ExpectedScope { items, found },
-            ));
+                Problem::InvalidPin {
+                    value: describe(&item),
+                },
+            )
+        })
+}
+
+/// Checks `[memory]`: each region non-empty, aligned as cortex-m-rt's linker script
+/// asserts, below 4 GiB, and the two apart.
+fn check_memory(file: &str, memory: MemoryFile) -> Result<MemoryMap, BoardError> {
+    // cortex-m-rt wants 4-byte region starts, and the stack (which starts at the end of
+    // RAM) 8-byte aligned, as the Arm procedure call standard requires.
+    let flash = check_region(
+        file,
+        "memory.flash",
+        &memory.flash,
+        4,
+        "the linker script needs word-aligned code",
+    )?;
+    let ram = check_region(
+        file,
+        "memory.ram",
+        &memory.ram,
+        8,
+        "the stack starts at the end of RAM, and Arm's calling convention needs it \
+         8-byte aligned",
+    )?;
+    let shared_start = u64::from(flash.origin.max(ram.origin));
+    let shared_end = flash.end().min(ram.end());
+    if shared_start < shared_end {
+        return Err(BoardError::new(
+            file,
+            "memory.ram",
+            Problem::MemoryOverlap {
+                start: shared_start,
+                end: shared_end,
+            },
+        ));
+    }
+    Ok(MemoryMap { flash, ram })
+}
+
+fn check_region(
+    file: &str,
+    key: &str,
+    region: &RegionFile,
+    align: u32,
+    why: &'static str,
+) -> Result<Region, BoardError> {
+    let err = |field: &str, problem| Err(BoardError::new(file, format!("{key}.{field}"), problem));
+    if !region.origin.is_multiple_of(align) {
+        return err(
+            "origin",
+            Problem::NotAligned {
+                value: region.origin,
+                align,
+                why,
+            },
+        );
+    }
+    if region.size == 0 {
+        return err(
+            "size",
+            Problem::Zero {
+                what: "a memory region's size",
+            },
+        );
+    }
+    if !region.size.is_multiple_of(align) {
+        return err(
+            "size",
+            Problem::NotAligned {
+                value: region.size,
+                align,
+                why,
+            },
+        );
+    }
+    if region.origin.checked_add(region.size - 1).is_none() {
+        return err(
+            "size",
+            Problem::RegionPastEnd {
+                origin: region.origin,
+                size: region.size,
+            },
+        );
+    }
+    Ok(Region {
+        origin: region.origin,
+        size: region.size,
+    })
+}
+
+/// Length of the component flash: up to the end of the last slot, rounded up to a
+/// sector, then the two metadata sectors (as `tern_agent`'s `SlotLayout::from_board`
+/// places them), so a multiple of the sector size.
+pub(crate) fn component_flash_bytes(sector_size: u32, slots: &[Slot]) -> u64 {
+    let sector = u64::from(sector_size.max(1));
+    let slots_end = slots
+        .iter()
+        .map(|s| u64::from(s.offset) + u64::from(s.size))
+        .max()
+        .unwrap_or(0);
+    slots_end.div_ceil(sector) * sector + 2 * sector
+}
+
+/// Checks `flash.origin`: sector-aligned, below 4 GiB with the whole component flash,
+/// and apart from the firmware's code and data.
+fn check_flash_origin(
+    file: &str,
+    origin: u32,
+    sector_size: u32,
+    slots: &[Slot],
+    memory: &MemoryMap,
+) -> Result<(), BoardError> {
+    let err = |problem| Err(BoardError::new(file, "flash.origin", problem));
+    if !origin.is_multiple_of(sector_size) {
+        return err(Problem::NotAligned {
+            value: origin,
+            align: sector_size,
+            why: "the component flash's sectors must be the flash part's erase sectors, \
+                  so it starts on one (`flash.sector-size`)",
+        });
+    }
+    let bytes = component_flash_bytes(sector_size, slots);
+    let start = u64::from(origin);
+    let end = start + bytes;
+    if end > 1 << 32 {
+        return err(Problem::ComponentFlashPastEnd { origin, bytes });
+    }
+    for (region, r) in [("memory.flash", memory.flash), ("memory.ram", memory.ram)] {
+        let (r_start, r_end) = (u64::from(r.origin), r.end());
+        if start < r_end && r_start < end {
+            return err(Problem::ComponentFlashOverlaps {
+                region,
+                origin: start,
+                area_end: end,
+                start: start.max(r_start),
+                end: end.min(r_end),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks `[network]`.
+fn check_network(file: &str, network: NetworkFile) -> Result<Network, BoardError> {
+    let err = |key: &str, problem| Err(BoardError::new(file, key, problem));
+    let Some(mac) = parse_mac(network.mac.trim()) else {
+        return err("network.mac", Problem::InvalidMac { value: network.mac });
+    };
+    // Bit 0 of the first byte marks multicast; bit 1 marks a locally administered
+    // address, which is what a board without a vendor-assigned MAC must use.
+    if mac[0] & 0b01 != 0 || mac[0] & 0b10 == 0 {
+        return err(
+            "network.mac",
+            Problem::MacNotLocalUnicast {
+                value: network.mac,
+                first: mac[0],
+            },
+        );
+    }
+
+    let ipv4 = network.ipv4.trim();
+    let ipv4 = if ipv4 == "dhcp" {
+        if network.gateway.is_some() {
+            return err("network.gateway", Problem::GatewayWithDhcp);
+        }
+        Ipv4Config::Dhcp
+    } else {
+        let invalid = || {
+            BoardError::new(
+                file,
+                "network.ipv4",
+                Problem::InvalidIpv4 {
+                    value: network.ipv4.clone(),
+                },
+            )
+        };
+        let (address, len) = ipv4.split_once('/').ok_or_else(invalid)?;
+        let address: Ipv4Addr = address.parse().map_err(|_| invalid())?;
+        if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let prefix_len = match len.parse::<u8>() {
+            Ok(n @ 1..=30) => n,
+            _ => {
+                return err(
+                    "network.ipv4",
+                    Problem::PrefixLen {
+                        len: len.to_string(),
+                    },
+                );
+            }
+        };
+        let subnet = Subnet::new(address, prefix_len);
+        if let Some(kind) = subnet.edge(address) {
+            return err(
+                "network.ipv4",
+                Problem::NotAHostAddress {
+                    address,
+                    prefix_len,
+                    kind,
+                },
+            );
+        }
+        let gateway = match &network.gateway {
+            None => None,
+            Some(text) => {
+                let Ok(gateway) = text.trim().parse::<Ipv4Addr>() else {
+                    return err(
+                        "network.gateway",
+                        Problem::InvalidAddress {
+                            value: text.clone(),
+                        },
+                    );
+                };
+                if !subnet.contains(gateway) || subnet.edge(gateway).is_some() {
+                    return err(
+                        "network.gateway",
+                        Problem::GatewayOutsideSubnet {
+                            gateway,
+                            address,
+                            prefix_len,
+                        },
+                    );
+                }
+                Some(gateway)
+            }
+        };
+        Ipv4Config::Static {
+            address,
+            prefix_len,
+            gateway,
         }
     };
-    if list.is_empty() {
-        return Err(BoardError::new(file, key, Problem::EmptyScope { items }));
+
+    let Ok(server) = network.server.trim().parse::<SocketAddrV4>() else {
+        return err(
+            "network.server",
+            Problem::InvalidServer {
+                value: network.server,
+            },
+        );
+    };
+    if server.port() == 0 {
+        return err("network.server", Problem::ServerPortZero);
     }
+    Ok(Network { mac, ipv4, server })
+}
+
+/// An IPv4 subnet, `network/len` with `len` in 1..=30.
+pub(crate) struct Subnet {
+    network: u32,
+    mask: u32,
+    len: u8,
+}
+
+impl Subnet {
+    /// The subnet of `address/len`.
+    pub(crate) fn new(address: Ipv4Addr, len: u8) -> Subnet {
+        let mask = u32::MAX << (32 - u32::from(len));
+        Subnet {
+            network: u32::from(address) & mask,
+            mask,
+            len,
+        }
+    }
+
+    fn contains(&self, address: Ipv4Addr) -> bool {
+        u32::from(address) & self.mask == self.network
+    }
+
+    /// `Some("network")` or `Some("broadcast")` for the subnet's two reserved
+    /// addresses.
+    fn edge(&self, address: Ipv4Addr) -> Option<&'static str> {
+        let address = u32::from(address);
+        if address == self.network {
+            Some("network")
+        } else if address == self.network | !self.mask {
+            Some("broadcast")
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn first_host(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network + 1)
+    }
+
+    pub(crate) fn last_host(&self) -> Ipv4Addr {
+        Ipv4Addr::from((self.network | !self.mask) - 1)
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.network), self.len)
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff`, hex digits of either case.
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        let part = parts.next()?;
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        *byte = u8::from_str_radix(part, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// Checks `[peripherals]`: valid, unique ids and pins. Empty lists are allowed: a board
+/// may have no sensors or no pins.
+fn check_peripherals(file: &str, peripherals: PeripheralsFile) -> Result<Peripherals, BoardError> {
+    let sensors = unique_list(
+        file,
+        "peripherals.sensors",
+        peripherals.sensors,
+        |key, v| sensor_id(file, key, v),
+    )?;
+    let gpio = unique_list(file, "peripherals.gpio", peripherals.gpio, |key, v| {
+        pin(file, key, v)
+    })?;
+    Ok(Peripherals { sensors, gpio })
+}
+
+/// Converts each item of the list at `key`, refusing repeats.
+fn unique_list<T: PartialEq + ToString>(
+    file: &str,
+    key: &str,
+    list: Vec<toml::Value>,
+    mut item: impl FnMut(&str, toml::Value) -> Result<T, BoardError>,
+) -> Result<Vec<T>, BoardError> {
     let mut out: Vec<T> = Vec::with_capacity(list.len());
     for (i, value) in list.into_iter().enumerate() {
         let item_key = format!("{key}[{i}]");
@@ -467,7 +911,89 @@ fn scope<T: PartialEq + ToString>(
         }
         out.push(value);
     }
-    Ok(Scope::Only(out))
+    Ok(out)
+}
+
+/// On a board with `[peripherals]`, offered sensors and pins are ones it has.
+fn check_offers_have_peripherals(
+    file: &str,
+    offers: &Grant,
+    peripherals: &Peripherals,
+) -> Result<(), BoardError> {
+    let sensors = toml_list(peripherals.sensors.iter().map(|id| format!("\"{id}\"")));
+    let gpio = toml_list(peripherals.gpio.iter().map(u32::to_string));
+    subset(
+        file,
+        "sensors",
+        offers.sensors.as_ref(),
+        &peripherals.sensors,
+        &sensors,
+    )?;
+    subset(file, "gpio", offers.gpio.as_ref(), &peripherals.gpio, &gpio)
+}
+
+/// `offered` ⊆ `have`, for `capabilities.<name>` against `peripherals.<name>`.
+fn subset<T: PartialEq + ToString>(
+    file: &str,
+    name: &'static str,
+    offered: Option<&Scope<T>>,
+    have: &[T],
+    listed: &str,
+) -> Result<(), BoardError> {
+    let key = format!("capabilities.{name}");
+    match offered {
+        None => Ok(()),
+        Some(Scope::Any) => Err(BoardError::new(
+            file,
+            key,
+            Problem::AnyWithPeripherals {
+                name,
+                listed: listed.to_string(),
+            },
+        )),
+        Some(Scope::Only(items)) => match items.iter().position(|item| !have.contains(item)) {
+            None => Ok(()),
+            Some(i) => Err(BoardError::new(
+                file,
+                format!("{key}[{i}]"),
+                Problem::NotAPeripheral {
+                    value: items[i].to_string(),
+                    listed: format!("peripherals.{name} = {listed}"),
+                },
+            )),
+        },
+    }
+}
+
+/// `[a, b]` as TOML writes a list.
+fn toml_list(items: impl Iterator<Item = String>) -> String {
+    format!("[{}]", items.collect::<Vec<_>>().join(", "))
+}
+
+/// Reads `"*"` or a non-empty list without repeats, converting each item with `item`.
+fn scope<T: PartialEq + ToString>(
+    file: &str,
+    key: &str,
+    items: &'static str,
+    value: toml::Value,
+    item: impl FnMut(&str, toml::Value) -> Result<T, BoardError>,
+) -> Result<Scope<T>, BoardError> {
+    let list = match value {
+        toml::Value::String(s) if s == "*" => return Ok(Scope::Any),
+        toml::Value::Array(list) => list,
+        other => {
+            let found = format!("{} {}", other.type_str(), describe(&other));
+            return Err(BoardError::new(
+                file,
+                key,
+                Problem::ExpectedScope { items, found },
+            ));
+        }
+    };
+    if list.is_empty() {
+        return Err(BoardError::new(file, key, Problem::EmptyScope { items }));
+    }
+    unique_list(file, key, list, item).map(Scope::Only)
 }
 
 /// A TOML value as a person would write it, shortened for messages.
@@ -488,6 +1014,12 @@ fn folder_of(file: &str) -> &str {
     let mut parts = file.rsplit(['/', '\\']);
     parts.next();
     parts.next().unwrap_or("")
+}
+
+/// A target without an operating system (`thumbv7em-none-eabihf`): its firmware is
+/// linked for a memory map, and Wasmtime cannot run on it.
+fn is_bare_metal(target: &str) -> bool {
+    target.split('-').any(|part| part == "none")
 }
 
 /// `[a-z][a-z0-9-]*`, not `all`: it becomes a Rust identifier beside `ALL`.

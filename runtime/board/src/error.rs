@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::check::Subnet;
+
 /// The capabilities a board can offer, in WIT order (for messages).
 pub(crate) const CAPABILITIES: &str = "log, clock, sensors, gpio, kv, publish";
 
@@ -211,6 +213,129 @@ pub enum Problem {
         /// The value as written.
         value: String,
     },
+    /// A bare-metal board without `[memory]`: its firmware cannot be linked.
+    NeedsMemoryMap {
+        /// The bare-metal target.
+        target: String,
+    },
+    /// A memory region that runs past the end of the 32-bit address space.
+    RegionPastEnd {
+        /// Start of the region.
+        origin: u32,
+        /// Size of the region.
+        size: u32,
+    },
+    /// An address or size that is not a multiple of what the hardware needs.
+    NotAligned {
+        /// The value as written.
+        value: u32,
+        /// The alignment, bytes.
+        align: u32,
+        /// Why this alignment, for the message.
+        why: &'static str,
+    },
+    /// `memory.ram` shares bytes with `memory.flash`.
+    MemoryOverlap {
+        /// First shared byte.
+        start: u64,
+        /// One past the last shared byte.
+        end: u64,
+    },
+    /// `flash.origin` on a board without `[memory]`.
+    FlashOriginNeedsMemory,
+    /// The component flash runs past the end of the 32-bit address space.
+    ComponentFlashPastEnd {
+        /// `flash.origin`.
+        origin: u32,
+        /// Length of the component flash (slots and metadata), bytes.
+        bytes: u64,
+    },
+    /// The component flash shares bytes with the firmware's code or data.
+    ComponentFlashOverlaps {
+        /// `memory.flash` or `memory.ram`.
+        region: &'static str,
+        /// The component flash: first byte.
+        origin: u64,
+        /// The component flash: one past the last byte.
+        area_end: u64,
+        /// First shared byte.
+        start: u64,
+        /// One past the last shared byte.
+        end: u64,
+    },
+    /// A MAC address that is not six `:`-separated hex bytes.
+    InvalidMac {
+        /// The value as written.
+        value: String,
+    },
+    /// A multicast or globally administered (vendor) MAC address.
+    MacNotLocalUnicast {
+        /// The value as written.
+        value: String,
+        /// Its first byte.
+        first: u8,
+    },
+    /// `network.ipv4` that is neither `dhcp` nor `a.b.c.d/len`.
+    InvalidIpv4 {
+        /// The value as written.
+        value: String,
+    },
+    /// A prefix length outside `1..=30`.
+    PrefixLen {
+        /// The length as written.
+        len: String,
+    },
+    /// A static address that is its subnet's network or broadcast address.
+    NotAHostAddress {
+        /// The address.
+        address: std::net::Ipv4Addr,
+        /// Its prefix length.
+        prefix_len: u8,
+        /// `network` or `broadcast`.
+        kind: &'static str,
+    },
+    /// Text that is not an IPv4 address.
+    InvalidAddress {
+        /// The value as written.
+        value: String,
+    },
+    /// `network.gateway` with `ipv4 = "dhcp"`.
+    GatewayWithDhcp,
+    /// A gateway that is not a host of the static address's subnet.
+    GatewayOutsideSubnet {
+        /// The gateway.
+        gateway: std::net::Ipv4Addr,
+        /// The device's static address.
+        address: std::net::Ipv4Addr,
+        /// Its prefix length.
+        prefix_len: u8,
+    },
+    /// `network.server` that is not `a.b.c.d:port`.
+    InvalidServer {
+        /// The value as written.
+        value: String,
+    },
+    /// `network.server` with port 0.
+    ServerPortZero,
+    /// `"*"` offered on a board whose `[peripherals]` lists what it has.
+    AnyWithPeripherals {
+        /// `sensors` or `gpio`.
+        name: &'static str,
+        /// The peripherals list, as TOML (`["temp-0", "temp-1"]`).
+        listed: String,
+    },
+    /// An offered sensor or pin the board's `[peripherals]` does not list.
+    NotAPeripheral {
+        /// The value as written.
+        value: String,
+        /// The peripherals key and its list, as TOML (`peripherals.gpio = [4, 5]`).
+        listed: String,
+    },
+    /// A key that device firmware needs, absent from a board.
+    DeviceKeyMissing {
+        /// What the firmware uses it for.
+        for_what: &'static str,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -372,6 +497,143 @@ impl fmt::Display for Problem {
                 f,
                 "`{value}` is not a pin number; use an integer from 0 to {}",
                 u32::MAX
+            ),
+            Problem::NeedsMemoryMap { target } => write!(
+                f,
+                "is missing, and `{target}` firmware is linked for a memory map; add \
+                 `[memory]` with the chip's `flash` and `ram` regions from its data sheet \
+                 (see boards/README.md)"
+            ),
+            Problem::RegionPastEnd { origin, size } => write!(
+                f,
+                "origin {origin:#x} + size {size:#x} runs past 4 GiB; make the region smaller \
+                 or move it down"
+            ),
+            Problem::NotAligned { value, align, why } => {
+                let below = value / align * align;
+                write!(
+                    f,
+                    "{value:#x} is not a multiple of {align}; use {below:#x} or {:#x} ({why})",
+                    below.saturating_add(*align)
+                )
+            }
+            Problem::MemoryOverlap { start, end } => write!(
+                f,
+                "overlaps memory.flash at {start:#x}..{end:#x}; code and data need their own \
+                 memory: move or shrink `ram` or `flash` so that they share no bytes"
+            ),
+            Problem::FlashOriginNeedsMemory => f.write_str(
+                "needs `[memory]`, to check that the component flash does not overlap the \
+                 firmware's code or data; add `[memory]` with `flash` and `ram` regions \
+                 (see boards/README.md), or remove `origin`",
+            ),
+            Problem::ComponentFlashPastEnd { origin, bytes } => write!(
+                f,
+                "the component flash (slots plus two metadata sectors, {bytes} bytes) from \
+                 {origin:#x} runs past 4 GiB; move `origin` down or make the slots smaller"
+            ),
+            Problem::ComponentFlashOverlaps {
+                region,
+                origin,
+                area_end,
+                start,
+                end,
+            } => write!(
+                f,
+                "the component flash {origin:#x}..{area_end:#x} (slots plus two metadata \
+                 sectors) overlaps {region} at {start:#x}..{end:#x}; move `origin` outside \
+                 {region}, or shrink {region} so it ends at or before {origin:#x}"
+            ),
+            Problem::InvalidMac { value } => write!(
+                f,
+                "`{value}` is not a MAC address; write six two-digit hex bytes separated by \
+                 `:`, e.g. \"02:00:00:00:00:01\""
+            ),
+            Problem::MacNotLocalUnicast { value, first } => {
+                let what = if first & 1 != 0 {
+                    "a multicast address (bit 0 of the first byte is set)"
+                } else {
+                    "a vendor-assigned address (bit 1 of the first byte, \"locally \
+                     administered\", is clear)"
+                };
+                write!(
+                    f,
+                    "`{value}` is {what}; use a locally administered unicast address, whose \
+                     first byte has bit 1 set and bit 0 clear, e.g. {:02x}:..",
+                    (first | 0b10) & !0b01
+                )
+            }
+            Problem::InvalidIpv4 { value } => write!(
+                f,
+                "`{value}` is neither \"dhcp\" nor an address with a prefix length; write \
+                 \"dhcp\", or e.g. \"192.168.1.20/24\" for a static address in \
+                 255.255.255.0"
+            ),
+            Problem::PrefixLen { len } => write!(
+                f,
+                "prefix length /{len} is outside 1..=30; use the subnet's prefix length, e.g. \
+                 /24 for 255.255.255.0 (/31 and /32 leave no room for a gateway)"
+            ),
+            Problem::NotAHostAddress {
+                address,
+                prefix_len,
+                kind,
+            } => {
+                let subnet = Subnet::new(*address, *prefix_len);
+                write!(
+                    f,
+                    "{address} is the {kind} address of {subnet}, not a host's; use an address \
+                     from {} to {}",
+                    subnet.first_host(),
+                    subnet.last_host()
+                )
+            }
+            Problem::InvalidAddress { value } => write!(
+                f,
+                "`{value}` is not an IPv4 address; write four numbers from 0 to 255 \
+                 separated by `.`, e.g. \"192.168.1.1\""
+            ),
+            Problem::GatewayWithDhcp => f.write_str(
+                "is set, but `ipv4 = \"dhcp\"` takes the gateway from the DHCP server; remove \
+                 `gateway`, or give `ipv4` a static address such as \"192.168.1.20/24\"",
+            ),
+            Problem::GatewayOutsideSubnet {
+                gateway,
+                address,
+                prefix_len,
+            } => {
+                let subnet = Subnet::new(*address, *prefix_len);
+                write!(
+                    f,
+                    "{gateway} is not a host of {subnet} (from `ipv4`), so the device cannot \
+                     reach it; use the router's address, from {} to {}, or fix the prefix \
+                     length in `ipv4`",
+                    subnet.first_host(),
+                    subnet.last_host()
+                )
+            }
+            Problem::InvalidServer { value } => write!(
+                f,
+                "`{value}` is not `address:port`; write the IPv4 address and port where \
+                 `tern serve` listens, e.g. \"192.168.1.10:8080\" (the device has no DNS)"
+            ),
+            Problem::ServerPortZero => f.write_str(
+                "has port 0; use the port `tern serve` listens on, e.g. \"192.168.1.10:8080\"",
+            ),
+            Problem::AnyWithPeripherals { name, listed } => write!(
+                f,
+                "\"*\" would offer {name} this board does not have; `[peripherals]` lists \
+                 what it has, so list the ones to offer, e.g. `{name} = {listed}`"
+            ),
+            Problem::NotAPeripheral { value, listed } => write!(
+                f,
+                "`{value}` is not one of the board's `{listed}`; add it there if the board \
+                 has it, or remove it here"
+            ),
+            Problem::DeviceKeyMissing { for_what } => write!(
+                f,
+                "is missing, and device firmware needs it for {for_what}; add it (see \
+                 boards/README.md for its meaning)"
             ),
         }
     }

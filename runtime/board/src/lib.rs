@@ -5,6 +5,10 @@
 //! `build.rs` writes it to `OUT_DIR` and the crate `include!`s it. A bad board fails the
 //! build; nothing about a board is decided on the device.
 //!
+//! A device firmware's `build.rs` also takes its constants ([`device_code`]: component
+//! flash address, network settings, peripherals) and its linker `memory.x`
+//! ([`memory_x`]) from its board.toml's device sections.
+//!
 //! ```no_run
 //! // build.rs
 //! let boards = match tern_board::load_boards(std::path::Path::new("../../boards")) {
@@ -16,13 +20,15 @@
 //! ```
 
 mod check;
+mod device;
 mod error;
 mod generate;
 mod schema;
 
 use std::path::Path;
 
-pub use check::{Board, Slot, TrustKey};
+pub use check::{Board, Ipv4Config, MemoryMap, Network, Peripherals, Region, Slot, TrustKey};
+pub use device::{device_code, memory_x};
 pub use error::{BoardError, Problem};
 pub use generate::{generate, static_name};
 

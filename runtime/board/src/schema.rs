@@ -20,6 +20,12 @@ pub(crate) struct BoardFile {
     pub flash: FlashFile,
     pub trust: TrustFile,
     pub capabilities: CapabilitiesFile,
+    /// Device boards only: the memory map the firmware is linked for.
+    pub memory: Option<MemoryFile>,
+    /// Device boards only: how the device reaches `tern serve`.
+    pub network: Option<NetworkFile>,
+    /// Device boards only: the sensors and pins the board has.
+    pub peripherals: Option<PeripheralsFile>,
 }
 
 /// `[flash]`.
@@ -28,6 +34,8 @@ pub(crate) struct BoardFile {
 pub(crate) struct FlashFile {
     pub sector_size: u32,
     pub slots: Vec<SlotFile>,
+    /// Device boards only: the address of the component flash.
+    pub origin: Option<u32>,
 }
 
 /// One entry of `flash.slots`.
@@ -37,6 +45,45 @@ pub(crate) struct SlotFile {
     pub name: String,
     pub offset: u32,
     pub size: u32,
+}
+
+/// `[memory]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct MemoryFile {
+    /// Code and read-only data.
+    pub flash: RegionFile,
+    /// Data, heap and stack.
+    pub ram: RegionFile,
+}
+
+/// `memory.flash` or `memory.ram`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct RegionFile {
+    pub origin: u32,
+    pub size: u32,
+}
+
+/// `[network]`: text, parsed in `check.rs` so that a bad value gets a message with
+/// an example.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct NetworkFile {
+    pub mac: String,
+    /// `"dhcp"` or `"a.b.c.d/len"`.
+    pub ipv4: String,
+    pub gateway: Option<String>,
+    /// `"a.b.c.d:port"`.
+    pub server: String,
+}
+
+/// `[peripherals]`: items read loosely, like capability scopes, for the same messages.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct PeripheralsFile {
+    pub sensors: Vec<toml::Value>,
+    pub gpio: Vec<toml::Value>,
 }
 
 /// `[trust]`.

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use tern_core::bundle::EngineKind;
 use tern_core::grant::Scope;
 
-use crate::{BoardError, Problem, load_boards, parse_board};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use crate::{
+    BoardError, Ipv4Config, MemoryMap, Network, Peripherals, Problem, Region, device_code,
+    load_boards, memory_x, parse_board,
+};
 
 const FILE: &str = "boards/x/board.toml";
 const DEV_KEY: &str = "1f48883bb18d82d2c872c4f1ca7abcb9f799967be95779362690655f43819de8";
@@ -46,6 +51,10 @@ sensors = ["temp-0"]
 gpio = [4]
 kv = 4096
 publish = "alerts/"
+
+[memory]
+flash = {{ origin = 0x0800_0000, size = 0x10_0000 }}
+ram = {{ origin = 0x2000_0000, size = 0x2_0000 }}
 "#
     )
 }
@@ -62,6 +71,13 @@ fn with(from: &str, to: &str) -> String {
 #[track_caller]
 fn fails(text: &str, key: &str, fix: &str) -> BoardError {
     let error = parse_board(FILE, text).expect_err("the board should be rejected");
+    names(&error, key, fix);
+    error
+}
+
+/// Checks that `error` names the file, `key` and `fix`.
+#[track_caller]
+fn names(error: &BoardError, key: &str, fix: &str) {
     let message = error.to_string();
     assert_eq!(error.file, FILE, "{message}");
     assert_eq!(error.key, key, "{message}");
@@ -71,7 +87,6 @@ fn fails(text: &str, key: &str, fix: &str) -> BoardError {
         "names the key: {message}"
     );
     assert!(message.contains(fix), "names the fix `{fix}`: {message}");
-    error
 }
 
 #[test]
@@ -734,6 +749,793 @@ fn examples_fit_the_device_and_server_boards() {
         assert!(
             "alerts/temp-0".starts_with(offers.publish.as_deref().unwrap()),
             "{name}"
+        );
+    }
+}
+
+// --- device sections ------------------------------------------------------------
+
+/// The base board's `[memory]`, as text.
+const MEMORY: &str = "[memory]
+flash = { origin = 0x0800_0000, size = 0x10_0000 }
+ram = { origin = 0x2000_0000, size = 0x2_0000 }
+";
+
+/// `[network]` and `[peripherals]` of the device board.
+const NETWORK_AND_PERIPHERALS: &str = r#"
+[network]
+mac = "02:54:45:52:4e:01"
+ipv4 = "10.0.2.15/24"
+gateway = "10.0.2.2"
+server = "10.0.2.100:8080"
+
+[peripherals]
+sensors = ["temp-0", "temp-1"]
+gpio = [4, 5]
+"#;
+
+/// The base board with every device section; the component flash (slots end at
+/// 0x4000, then two metadata sectors: 0x6000 bytes) sits right after the code.
+fn device() -> String {
+    let text = with(
+        "sector-size = 4096\n",
+        "sector-size = 4096\norigin = 0x0810_0000\n",
+    );
+    format!("{text}{NETWORK_AND_PERIPHERALS}")
+}
+
+/// The device board with the one occurrence of `from` replaced by `to`.
+#[track_caller]
+fn with_device(from: &str, to: &str) -> String {
+    let device = device();
+    assert_eq!(device.matches(from).count(), 1, "`{from}` must occur once");
+    device.replacen(from, to, 1)
+}
+
+/// `text` as a Linux board running Wasmtime.
+fn hosted(text: &str) -> String {
+    text.replace("thumbv7em-none-eabihf", "x86_64-unknown-linux-gnu")
+        .replace("engine = \"wasmi\"", "engine = \"wasmtime\"")
+}
+
+/// `text` without the base board's `[memory]`.
+#[track_caller]
+fn without_memory(text: &str) -> String {
+    assert_eq!(text.matches(MEMORY).count(), 1);
+    text.replace(MEMORY, "")
+}
+
+#[test]
+fn device_board_is_valid() {
+    let board = parse_board(FILE, &device()).unwrap();
+    assert_eq!(
+        board.memory,
+        Some(MemoryMap {
+            flash: Region {
+                origin: 0x0800_0000,
+                size: 0x10_0000
+            },
+            ram: Region {
+                origin: 0x2000_0000,
+                size: 0x2_0000
+            },
+        })
+    );
+    assert_eq!(board.flash_origin, Some(0x0810_0000));
+    assert_eq!(
+        board.network,
+        Some(Network {
+            mac: [0x02, 0x54, 0x45, 0x52, 0x4e, 0x01],
+            ipv4: Ipv4Config::Static {
+                address: Ipv4Addr::new(10, 0, 2, 15),
+                prefix_len: 24,
+                gateway: Some(Ipv4Addr::new(10, 0, 2, 2)),
+            },
+            server: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 100), 8080),
+        })
+    );
+    assert_eq!(
+        board.peripherals,
+        Some(Peripherals {
+            sensors: vec!["temp-0".into(), "temp-1".into()],
+            gpio: vec![4, 5],
+        })
+    );
+}
+
+#[test]
+fn host_boards_need_no_device_sections_but_may_have_them() {
+    let board = parse_board(FILE, &hosted(&without_memory(&base()))).unwrap();
+    assert_eq!(board.engine, EngineKind::Wasmtime);
+    assert_eq!(
+        (
+            board.memory,
+            board.flash_origin,
+            board.network,
+            board.peripherals
+        ),
+        (None, None, None, None)
+    );
+    let board = parse_board(FILE, &hosted(&device())).unwrap();
+    assert!(board.memory.is_some() && board.network.is_some() && board.peripherals.is_some());
+}
+
+#[test]
+fn bare_metal_targets_need_memory() {
+    let error = fails(&without_memory(&base()), "memory", "add `[memory]`");
+    assert!(
+        matches!(error.problem, Problem::NeedsMemoryMap { ref target } if target == "thumbv7em-none-eabihf")
+    );
+    // Any bare-metal target, not only the Cortex-M4F one.
+    let riscv =
+        without_memory(&base()).replace("thumbv7em-none-eabihf", "riscv32imac-unknown-none-elf");
+    fails(&riscv, "memory", "`riscv32imac-unknown-none-elf` firmware");
+}
+
+#[test]
+fn device_sections_are_strict() {
+    fails(
+        &with("ram = {", "rom = {"),
+        "memory.rom",
+        "`flash` or `ram`",
+    );
+    fails(
+        &with("origin = 0x2000_0000,", "origin = 0x2000_0000, length = 4,"),
+        "memory.ram.length",
+        "`origin`",
+    );
+    fails(
+        &with("ram = { origin = 0x2000_0000, size = 0x2_0000 }\n", ""),
+        "memory.ram",
+        "add it",
+    );
+    fails(
+        &with_device("server = ", "port = 8080\nserver = "),
+        "network.port",
+        "`mac`",
+    );
+    fails(
+        &with_device("server = \"10.0.2.100:8080\"\n", ""),
+        "network.server",
+        "add it",
+    );
+    fails(
+        &with_device("gpio = [4, 5]", "gpio = [4, 5]\nleds = [1]"),
+        "peripherals.leds",
+        "`sensors`",
+    );
+    fails(
+        &with_device("gpio = [4, 5]\n", ""),
+        "peripherals.gpio",
+        "add it",
+    );
+    let error = fails(
+        &with_device("origin = 0x0810_0000", "origin = \"high\""),
+        "flash.origin",
+        "boards/README.md",
+    );
+    assert!(matches!(error.problem, Problem::Syntax { .. }));
+}
+
+// --- memory ---------------------------------------------------------------------
+
+#[test]
+fn memory_regions_are_aligned() {
+    let error = fails(
+        &with("origin = 0x0800_0000", "origin = 0x0800_0002"),
+        "memory.flash.origin",
+        "use 0x8000000 or 0x8000004",
+    );
+    assert!(matches!(
+        error.problem,
+        Problem::NotAligned {
+            value: 0x0800_0002,
+            align: 4,
+            ..
+        }
+    ));
+    fails(
+        &with("size = 0x10_0000", "size = 0x10_0001"),
+        "memory.flash.size",
+        "use 0x100000 or 0x100004",
+    );
+    let error = fails(
+        &with("origin = 0x2000_0000", "origin = 0x2000_0004"),
+        "memory.ram.origin",
+        "use 0x20000000 or 0x20000008 (the stack",
+    );
+    assert!(matches!(
+        error.problem,
+        Problem::NotAligned { align: 8, .. }
+    ));
+    fails(
+        &with("size = 0x2_0000", "size = 0x2_0004"),
+        "memory.ram.size",
+        "8-byte aligned",
+    );
+}
+
+#[test]
+fn memory_regions_are_not_empty_and_below_4_gib() {
+    let error = fails(
+        &with("size = 0x10_0000", "size = 0"),
+        "memory.flash.size",
+        "greater than 0",
+    );
+    assert!(matches!(error.problem, Problem::Zero { .. }));
+    let error = fails(
+        &with("origin = 0x2000_0000", "origin = 0xFFFF_0000"),
+        "memory.ram.size",
+        "make the region smaller or move it down",
+    );
+    assert!(matches!(error.problem, Problem::RegionPastEnd { .. }));
+    // Ending exactly at 4 GiB is fine.
+    parse_board(FILE, &with("origin = 0x2000_0000", "origin = 0xFFFE_0000")).unwrap();
+}
+
+#[test]
+fn memory_regions_do_not_overlap() {
+    for (origin, start, end) in [
+        ("0x080F_0000", 0x080F_0000, 0x0810_0000),
+        ("0x07FF_0000", 0x0800_0000, 0x0801_0000),
+    ] {
+        let error = fails(
+            &with("origin = 0x2000_0000", &format!("origin = {origin}")),
+            "memory.ram",
+            &format!("overlaps memory.flash at {start:#x}..{end:#x}"),
+        );
+        assert!(error.to_string().ends_with("so that they share no bytes"));
+        assert!(matches!(error.problem, Problem::MemoryOverlap { .. }));
+    }
+}
+
+// --- flash.origin ---------------------------------------------------------------
+
+#[test]
+fn flash_origin_needs_memory() {
+    let error = fails(
+        &hosted(&without_memory(&device())),
+        "flash.origin",
+        "add `[memory]` with `flash` and `ram` regions",
+    );
+    assert!(matches!(error.problem, Problem::FlashOriginNeedsMemory));
+}
+
+#[test]
+fn flash_origin_is_sector_aligned() {
+    let error = fails(
+        &with_device("origin = 0x0810_0000", "origin = 0x0810_0800"),
+        "flash.origin",
+        "use 0x8100000 or 0x8101000",
+    );
+    assert!(matches!(
+        error.problem,
+        Problem::NotAligned { align: 4096, .. }
+    ));
+    assert!(error.to_string().contains("`flash.sector-size`"));
+}
+
+#[test]
+fn component_flash_is_below_4_gib() {
+    let error = fails(
+        &with_device("origin = 0x0810_0000", "origin = 0xFFFF_C000"),
+        "flash.origin",
+        "move `origin` down",
+    );
+    assert!(matches!(
+        error.problem,
+        Problem::ComponentFlashPastEnd { bytes: 0x6000, .. }
+    ));
+    // Ending exactly at 4 GiB is fine.
+    parse_board(
+        FILE,
+        &with_device("origin = 0x0810_0000", "origin = 0xFFFF_A000"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn component_flash_does_not_overlap_memory() {
+    for (origin, region, shared) in [
+        ("0x080F_F000", "memory.flash", "0x80ff000..0x8100000"),
+        ("0x2001_F000", "memory.ram", "0x2001f000..0x20020000"),
+        // Only the metadata sectors after the slots overlap.
+        ("0x1FFF_C000", "memory.ram", "0x20000000..0x20002000"),
+    ] {
+        let error = fails(
+            &with_device("origin = 0x0810_0000", &format!("origin = {origin}")),
+            "flash.origin",
+            &format!("overlaps {region} at {shared}; move `origin` outside {region}"),
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("(slots plus two metadata sectors)"),
+            "{error}"
+        );
+        assert!(matches!(
+            error.problem,
+            Problem::ComponentFlashOverlaps { .. }
+        ));
+    }
+    // Right below RAM, metadata included.
+    parse_board(
+        FILE,
+        &with_device("origin = 0x0810_0000", "origin = 0x1FFF_A000"),
+    )
+    .unwrap();
+}
+
+// --- network --------------------------------------------------------------------
+
+/// The device board with `network.<key>` set to the TOML `value`.
+#[track_caller]
+fn with_network(key: &str, value: &str) -> String {
+    let device = device();
+    let start = device.find(&format!("\n{key} = ")).unwrap() + 1;
+    let end = start + device[start..].find('\n').unwrap();
+    format!("{}{key} = {value}{}", &device[..start], &device[end..])
+}
+
+#[test]
+fn mac_is_six_hex_bytes() {
+    for bad in [
+        "02:54:45:52:4e",
+        "02:54:45:52:4e:01:02",
+        "02-54-45-52-4e-01",
+        "2:54:45:52:4e:01",
+        "02:54:45:52:4e:0g",
+        "02:54:45:52:4e:01:",
+        "",
+    ] {
+        let error = fails(
+            &with_network("mac", &format!("\"{bad}\"")),
+            "network.mac",
+            "six two-digit hex bytes separated by `:`",
+        );
+        assert!(matches!(error.problem, Problem::InvalidMac { .. }), "{bad}");
+    }
+    let board = parse_board(FILE, &with_network("mac", "\"0A:54:45:52:4E:01\"")).unwrap();
+    assert_eq!(board.network.unwrap().mac[0], 0x0a);
+}
+
+#[test]
+fn mac_is_locally_administered_unicast() {
+    for (mac, what, fix) in [
+        ("03:54:45:52:4e:01", "a multicast address", "e.g. 02:.."),
+        ("ff:ff:ff:ff:ff:ff", "a multicast address", "e.g. fe:.."),
+        (
+            "00:1b:63:52:4e:01",
+            "a vendor-assigned address",
+            "e.g. 02:..",
+        ),
+        (
+            "a4:83:e7:00:00:01",
+            "a vendor-assigned address",
+            "e.g. a6:..",
+        ),
+    ] {
+        let error = fails(
+            &with_network("mac", &format!("\"{mac}\"")),
+            "network.mac",
+            fix,
+        );
+        let message = error.to_string();
+        assert!(message.contains(what), "{message}");
+        assert!(message.contains("bit 1 set and bit 0 clear"), "{message}");
+        assert!(matches!(error.problem, Problem::MacNotLocalUnicast { .. }));
+    }
+}
+
+#[test]
+fn ipv4_is_dhcp_or_address_with_prefix() {
+    for bad in [
+        "10.0.2.15",
+        "10.0.2/24",
+        "10.0.2.15/",
+        "10.0.2.15/x",
+        "10.0.2.15/+24",
+        "10.0.2.256/24",
+        "DHCP",
+        "static",
+    ] {
+        let error = fails(
+            &with_network("ipv4", &format!("\"{bad}\"")),
+            "network.ipv4",
+            "write \"dhcp\", or e.g. \"192.168.1.20/24\"",
+        );
+        assert!(
+            matches!(error.problem, Problem::InvalidIpv4 { .. }),
+            "{bad}"
+        );
+    }
+    for len in ["0", "31", "32", "300"] {
+        let error = fails(
+            &with_network("ipv4", &format!("\"10.0.2.15/{len}\"")),
+            "network.ipv4",
+            &format!("prefix length /{len} is outside 1..=30; use the subnet's prefix length"),
+        );
+        assert!(matches!(error.problem, Problem::PrefixLen { .. }), "{len}");
+    }
+    let dhcp = with_device(
+        "ipv4 = \"10.0.2.15/24\"\ngateway = \"10.0.2.2\"",
+        "ipv4 = \"dhcp\"",
+    );
+    let network = parse_board(FILE, &dhcp).unwrap().network.unwrap();
+    assert_eq!(network.ipv4, Ipv4Config::Dhcp);
+}
+
+#[test]
+fn static_address_is_a_host() {
+    for (address, kind) in [("10.0.2.0", "network"), ("10.0.2.255", "broadcast")] {
+        let error = fails(
+            &with_network("ipv4", &format!("\"{address}/24\"")),
+            "network.ipv4",
+            "use an address from 10.0.2.1 to 10.0.2.254",
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains(&format!("is the {kind} address of 10.0.2.0/24")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn gateway() {
+    let error = fails(
+        &with_network("gateway", "\"10.0.2\""),
+        "network.gateway",
+        "four numbers from 0 to 255",
+    );
+    assert!(matches!(error.problem, Problem::InvalidAddress { .. }));
+    let error = fails(
+        &with_network("ipv4", "\"dhcp\""),
+        "network.gateway",
+        "remove `gateway`",
+    );
+    assert!(matches!(error.problem, Problem::GatewayWithDhcp));
+    for outside in ["10.0.3.1", "10.0.2.255", "10.0.2.0"] {
+        let error = fails(
+            &with_network("gateway", &format!("\"{outside}\"")),
+            "network.gateway",
+            "use the router's address, from 10.0.2.1 to 10.0.2.254",
+        );
+        assert!(
+            matches!(error.problem, Problem::GatewayOutsideSubnet { .. }),
+            "{outside}"
+        );
+    }
+    // A /30 has two hosts: the device and its gateway.
+    let narrow = with_network("ipv4", "\"10.0.2.1/30\"");
+    parse_board(FILE, &narrow).unwrap();
+    let narrow = narrow.replace("gateway = \"10.0.2.2\"", "gateway = \"10.0.2.3\"");
+    fails(
+        &narrow,
+        "network.gateway",
+        "10.0.2.3 is not a host of 10.0.2.0/30 (from `ipv4`), so the device cannot reach it; \
+         use the router's address, from 10.0.2.1 to 10.0.2.2",
+    );
+    // Without a gateway, the device reaches only its subnet.
+    let board = parse_board(FILE, &with_device("gateway = \"10.0.2.2\"\n", "")).unwrap();
+    assert!(matches!(
+        board.network.unwrap().ipv4,
+        Ipv4Config::Static { gateway: None, .. }
+    ));
+}
+
+#[test]
+fn server_is_address_and_port() {
+    for bad in [
+        "10.0.2.100",
+        "tern.local:8080",
+        "[::1]:8080",
+        "10.0.2.100:",
+        "10.0.2.100:70000",
+        "http://10.0.2.100:8080",
+    ] {
+        let error = fails(
+            &with_network("server", &format!("\"{bad}\"")),
+            "network.server",
+            "e.g. \"192.168.1.10:8080\" (the device has no DNS)",
+        );
+        assert!(
+            matches!(error.problem, Problem::InvalidServer { .. }),
+            "{bad}"
+        );
+    }
+    let error = fails(
+        &with_network("server", "\"10.0.2.100:0\""),
+        "network.server",
+        "use the port `tern serve` listens on",
+    );
+    assert!(matches!(error.problem, Problem::ServerPortZero));
+}
+
+// --- peripherals ----------------------------------------------------------------
+
+#[test]
+fn peripheral_ids_and_pins() {
+    let error = fails(
+        &with_device("[\"temp-0\", \"temp-1\"]", "[\"temp-0\", \"temp 1\"]"),
+        "peripherals.sensors[1]",
+        "without spaces or commas",
+    );
+    assert!(matches!(error.problem, Problem::InvalidSensorId { .. }));
+    let error = fails(
+        &with_device("[\"temp-0\", \"temp-1\"]", "[\"temp-0\", \"temp-0\"]"),
+        "peripherals.sensors[1]",
+        "repeats peripherals.sensors[0]",
+    );
+    assert!(matches!(error.problem, Problem::Duplicate { .. }));
+    let error = fails(
+        &with_device("gpio = [4, 5]", "gpio = [4, -5]"),
+        "peripherals.gpio[1]",
+        "integer from 0",
+    );
+    assert!(matches!(error.problem, Problem::InvalidPin { .. }));
+    fails(
+        &with_device("gpio = [4, 5]", "gpio = [4, 5, 4]"),
+        "peripherals.gpio[2]",
+        "repeats peripherals.gpio[0]",
+    );
+    // A board may have no pins, if it offers none.
+    let text = with_device("gpio = [4, 5]", "gpio = []").replace("gpio = [4]\n", "");
+    let board = parse_board(FILE, &text).unwrap();
+    assert!(board.peripherals.unwrap().gpio.is_empty());
+}
+
+#[test]
+fn offers_are_peripherals() {
+    let error = fails(
+        &with_device("sensors = [\"temp-0\"]", "sensors = \"*\""),
+        "capabilities.sensors",
+        "list the ones to offer, e.g. `sensors = [\"temp-0\", \"temp-1\"]`",
+    );
+    assert!(matches!(
+        error.problem,
+        Problem::AnyWithPeripherals {
+            name: "sensors",
+            ..
+        }
+    ));
+    fails(
+        &with_device("gpio = [4]", "gpio = \"*\""),
+        "capabilities.gpio",
+        "e.g. `gpio = [4, 5]`",
+    );
+    let error = fails(
+        &with_device(
+            "sensors = [\"temp-0\"]",
+            "sensors = [\"temp-0\", \"temp-2\"]",
+        ),
+        "capabilities.sensors[1]",
+        "`temp-2` is not one of the board's `peripherals.sensors = [\"temp-0\", \"temp-1\"]`; add \
+         it there",
+    );
+    assert!(matches!(error.problem, Problem::NotAPeripheral { .. }));
+    fails(
+        &with_device("gpio = [4]", "gpio = [6, 4]"),
+        "capabilities.gpio[0]",
+        "`6` is not one of the board's `peripherals.gpio = [4, 5]`; add it there if the board has \
+         it, or remove it here",
+    );
+    let none = with_device("[\"temp-0\", \"temp-1\"]", "[]");
+    fails(
+        &none,
+        "capabilities.sensors[0]",
+        "`peripherals.sensors = []`",
+    );
+    // Offering none of them is fine.
+    let text = with_device("sensors = [\"temp-0\"]\ngpio = [4]\n", "");
+    let offers = parse_board(FILE, &text).unwrap().offers;
+    assert_eq!((offers.sensors, offers.gpio), (None, None));
+}
+
+// --- device code ----------------------------------------------------------------
+
+#[test]
+fn device_code_needs_every_device_section() {
+    let board = parse_board(FILE, &base()).unwrap();
+    let error = device_code(&board).unwrap_err();
+    names(
+        &error,
+        "flash.origin",
+        "device firmware needs it for the address of the component flash; add it",
+    );
+    assert!(matches!(error.problem, Problem::DeviceKeyMissing { .. }));
+    memory_x(&board).unwrap();
+
+    let host = parse_board(FILE, &hosted(&without_memory(&base()))).unwrap();
+    names(&device_code(&host).unwrap_err(), "memory", "add it");
+    names(
+        &memory_x(&host).unwrap_err(),
+        "memory",
+        "memory map it is linked for",
+    );
+
+    let device = device();
+    let peripherals = &device[device.find("\n[peripherals]").unwrap()..];
+    let board = parse_board(FILE, &device.replace(peripherals, "\n")).unwrap();
+    names(&device_code(&board).unwrap_err(), "peripherals", "add it");
+    let network =
+        &device[device.find("\n[network]").unwrap()..device.find("\n[peripherals]").unwrap()];
+    let board = parse_board(FILE, &device.replace(network, "")).unwrap();
+    names(&device_code(&board).unwrap_err(), "network", "add it");
+}
+
+/// Every `pub const` in generated device code (`net::MAC` for the module's), with its
+/// value's integer, boolean and string literals in order.
+fn consts(code: &str) -> Vec<(String, Vec<String>)> {
+    fn literals(expr: &syn::Expr, out: &mut Vec<String>) {
+        match expr {
+            syn::Expr::Lit(lit) => out.push(match &lit.lit {
+                syn::Lit::Int(n) => n.base10_parse::<u64>().unwrap().to_string(),
+                syn::Lit::Bool(b) => b.value.to_string(),
+                syn::Lit::Str(s) => s.value(),
+                _ => panic!("unexpected literal"),
+            }),
+            syn::Expr::Array(a) => a.elems.iter().for_each(|e| literals(e, out)),
+            syn::Expr::Tuple(t) => t.elems.iter().for_each(|e| literals(e, out)),
+            syn::Expr::Reference(r) => literals(&r.expr, out),
+            syn::Expr::Call(c) => c.args.iter().for_each(|e| literals(e, out)),
+            syn::Expr::Path(_) => {}
+            _ => panic!("unexpected expression"),
+        }
+    }
+    fn items(prefix: &str, list: &[syn::Item], out: &mut Vec<(String, Vec<String>)>) {
+        for item in list {
+            match item {
+                syn::Item::Const(c) => {
+                    let mut values = Vec::new();
+                    literals(&c.expr, &mut values);
+                    out.push((format!("{prefix}{}", c.ident), values));
+                }
+                syn::Item::Mod(m) => {
+                    let (_, inner) = m.content.as_ref().unwrap();
+                    items(&format!("{}::", m.ident), inner, out);
+                }
+                _ => panic!("unexpected item"),
+            }
+        }
+    }
+    let file = syn::parse_file(code).unwrap();
+    let mut out = Vec::new();
+    items("", &file.items, &mut out);
+    out
+}
+
+#[test]
+fn device_code_with_dhcp_and_no_gateway() {
+    let text = with_device(
+        "ipv4 = \"10.0.2.15/24\"\ngateway = \"10.0.2.2\"",
+        "ipv4 = \"dhcp\"",
+    );
+    let code = device_code(&parse_board(FILE, &text).unwrap()).unwrap();
+    let consts = consts(&code);
+    let get = |name: &str| consts.iter().find(|(n, _)| n == name).unwrap().1.join(",");
+    assert_eq!(get("net::DHCP"), "true");
+    assert_eq!(get("net::ADDRESS"), "0,0,0,0");
+    assert_eq!(get("net::PREFIX_LEN"), "0");
+    assert_eq!(get("net::GATEWAY"), "");
+    assert!(
+        code.contains("pub const GATEWAY: Option<[u8; 4]> = None;"),
+        "{code}"
+    );
+}
+
+/// The QEMU board's generated constants and memory.x, against its board.toml read as
+/// plain TOML (not through this crate's parser). The snapshots in `device.rs` pin the
+/// whole text.
+#[test]
+fn qemu_device_code_and_memory_x_match_its_board_toml() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../boards"));
+    let text = std::fs::read_to_string(dir.join("qemu-mps2-an386/board.toml")).unwrap();
+    let toml: toml::Table = text.parse().unwrap();
+    let int = |table: &str, key: &str| -> u64 {
+        let mut value = &toml[table];
+        for part in key.split('.') {
+            value = &value[part];
+        }
+        u64::try_from(value.as_integer().unwrap()).unwrap()
+    };
+    let net = |key: &str| toml["network"][key].as_str().unwrap().to_string();
+    let boards = load_boards(&dir).unwrap();
+    let board = boards.iter().find(|b| b.name == "qemu-mps2-an386").unwrap();
+
+    let code = device_code(board).unwrap();
+    let consts = consts(&code);
+    let names: Vec<&str> = consts.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "FLASH_ORIGIN",
+            "FLASH_BYTES",
+            "net::MAC",
+            "net::DHCP",
+            "net::ADDRESS",
+            "net::PREFIX_LEN",
+            "net::GATEWAY",
+            "net::SERVER",
+            "SENSORS",
+            "GPIO"
+        ]
+    );
+    let get = |name: &str| consts.iter().find(|(n, _)| n == name).unwrap().1.join(",");
+    assert_eq!(get("FLASH_ORIGIN"), int("flash", "origin").to_string());
+    // Both slots, then the two metadata sectors (tern-agent's SlotLayout::from_board).
+    let slots = toml["flash"]["slots"].as_array().unwrap();
+    let slots_end = slots
+        .iter()
+        .map(|s| s["offset"].as_integer().unwrap() + s["size"].as_integer().unwrap())
+        .max()
+        .unwrap();
+    let sector = toml["flash"]["sector-size"].as_integer().unwrap();
+    assert_eq!(get("FLASH_BYTES"), (slots_end + 2 * sector).to_string());
+    let mac: Vec<String> = net("mac")
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap().to_string())
+        .collect();
+    assert_eq!(get("net::MAC"), mac.join(","));
+    assert_eq!(get("net::DHCP"), "false");
+    let (address, len) = net("ipv4")
+        .split_once('/')
+        .map(|(a, l)| (a.to_string(), l.to_string()))
+        .unwrap();
+    assert_eq!(get("net::ADDRESS"), address.replace('.', ","));
+    assert_eq!(get("net::PREFIX_LEN"), len);
+    assert_eq!(get("net::GATEWAY"), net("gateway").replace('.', ","));
+    assert_eq!(get("net::SERVER"), net("server").replace(['.', ':'], ","));
+    let list = |key: &str| -> String {
+        toml["peripherals"][key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| match v.as_integer() {
+                Some(n) => n.to_string(),
+                None => v.as_str().unwrap().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(get("SENSORS"), list("sensors"));
+    assert_eq!(get("GPIO"), list("gpio"));
+
+    let memory = memory_x(board).unwrap();
+    for (name, region) in [("FLASH", "flash"), ("RAM", "ram")] {
+        let line = format!(
+            "  {name} : ORIGIN = {:#010x}, LENGTH = {:#x}\n",
+            int("memory", &format!("{region}.origin")),
+            int("memory", &format!("{region}.size"))
+        );
+        assert!(memory.contains(&line), "{line}{memory}");
+    }
+    assert!(memory.contains("MEMORY\n{\n"), "{memory}");
+    assert!(
+        memory.starts_with(
+            "/* @generated by tern-board from `[memory]` in boards/qemu-mps2-an386/board.toml."
+        ),
+        "{memory}"
+    );
+
+    // The offer stays what the examples need, inside what the board has.
+    assert_eq!(
+        board.offers.sensors,
+        Some(Scope::Only(vec!["temp-0".to_string()]))
+    );
+    assert_eq!(board.offers.gpio, Some(Scope::Only(vec![4])));
+    // The host boards have no device sections.
+    for host in boards.iter().filter(|b| b.name != "qemu-mps2-an386") {
+        assert_eq!(
+            (
+                &host.memory,
+                host.flash_origin,
+                &host.network,
+                &host.peripherals
+            ),
+            (&None, None, &None, &None),
+            "{}",
+            host.name
         );
     }
 }

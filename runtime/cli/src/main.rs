@@ -45,6 +45,10 @@ enum Command {
     Inspect(InspectArgs),
     /// List the boards compiled into this tern, with what they trust and offer.
     Boards,
+    /// Encode an event file as a device sensor feed: the file a QEMU board's
+    /// simulated sensors read (`tern-feed.bin` in QEMU's working directory; format in
+    /// boards/qemu-mps2-an386/firmware/README.md).
+    Feed(FeedArgs),
     /// Run the fleet server: stores bundles, assigns them, serves downloads, collects
     /// device status (HTTP API in docs/protocol.md). Stops cleanly on Ctrl-C.
     Serve(ServeArgs),
@@ -222,6 +226,15 @@ struct InspectArgs {
 }
 
 #[derive(clap::Args)]
+struct FeedArgs {
+    /// Event file (.jsonl), as `tern run --events` takes it.
+    events: PathBuf,
+    /// Where to write the feed.
+    #[arg(short, long, default_value = "tern-feed.bin")]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct RunArgs {
     /// The component: a core wasm module built by `cargo xtask components`, or a
     /// signed bundle (then --board decides whether it is accepted and what it gets).
@@ -244,6 +257,10 @@ struct RunArgs {
     /// Keep kv in this JSON file (created if missing, written back at the end).
     #[arg(long)]
     kv: Option<PathBuf>,
+    /// Print only the handler results, one line each, as the device firmware logs
+    /// them (`result on-event #3: ok smoothed=21.530 degC`), instead of JSON lines.
+    #[arg(long)]
+    results: bool,
     /// Fuel (instructions) per export call [default: the board's, else 10000000].
     #[arg(long)]
     fuel: Option<u64>,
@@ -261,6 +278,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Inspect(args) => inspect(args),
         Command::Boards => boards(),
+        Command::Feed(args) => feed(args),
         Command::Serve(args) => block_on(serve(args)),
         Command::Gateway(args) => block_on(gateway(args)),
         Command::Publish(args) => block_on(publish(args)),
@@ -334,7 +352,13 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let transcript = engines
         .run(args.engine, &wasm, &grant, &file.config, &file.events, &sim)
         .map_err(|e| format!("{}: {e}", args.component.display()))?;
-    print!("{}", transcript.to_jsonl());
+    if args.results {
+        for line in transcript.result_lines() {
+            println!("{line}");
+        }
+    } else {
+        print!("{}", transcript.to_jsonl());
+    }
     if let Some(path) = &args.kv {
         let kv: std::collections::BTreeMap<String, tern_core::Bytes> = sim
             .0
@@ -498,6 +522,31 @@ fn grant_summary(g: &Grant) -> String {
                 .join(" ")
         })
         .unwrap_or_default()
+}
+
+fn feed(args: FeedArgs) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(&args.events)
+        .map_err(|e| format!("cannot read {}: {e}", args.events.display()))?;
+    let file = EventFile::parse(&text).map_err(|e| format!("{}: {e}", args.events.display()))?;
+    let bytes = file.to_feed();
+    if bytes.len() > tern::events::MAX_FEED_BYTES {
+        return Err(format!(
+            "{}: the feed would be {} bytes; a device reads at most {} (use fewer events)",
+            args.events.display(),
+            bytes.len(),
+            tern::events::MAX_FEED_BYTES
+        ));
+    }
+    std::fs::write(&args.output, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    println!(
+        "{}: {} config keys, {} events, {} bytes",
+        args.output.display(),
+        file.config.len(),
+        file.events.len(),
+        bytes.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn inspect(args: InspectArgs) -> Result<ExitCode, String> {

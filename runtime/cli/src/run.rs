@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value as Json, json};
 use tern_core::host::SimPlatform;
 use tern_core::{
-    Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Platform, Sample,
+    Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Output, Platform, Sample,
+    Value,
 };
 
 /// Which engine runs the component.
@@ -124,6 +125,60 @@ impl Transcript {
             s.push('\n');
         }
         s
+    }
+
+    /// The handler results as the device firmware logs them, one line per export
+    /// call (host calls are left out): `result <call>[ #<seq>]: ok[ <name>=<value>[
+    /// <unit>], ...]`, `...: component error: <message>` or `...: runtime error:
+    /// <error>`. Milli values print as decimals with three places, flags as
+    /// true/false, text quoted. The end-to-end test and the demo compare a QEMU
+    /// device's lines with these from the server's engine.
+    pub fn result_lines(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter_map(|l| {
+                let call = l.get("call")?.as_str()?;
+                let mut line = format!("result {call}");
+                if let Some(seq) = l.get("seq") {
+                    line += &format!(" #{seq}");
+                }
+                if let Some(ok) = l.get("ok") {
+                    line += ": ok";
+                    let outputs: Vec<Output> =
+                        serde_json::from_value(ok.clone()).unwrap_or_default();
+                    for (i, o) in outputs.iter().enumerate() {
+                        line += if i == 0 { " " } else { ", " };
+                        line += &show_output(o);
+                    }
+                } else if let Some(e) = l.get("err") {
+                    line += &format!(": component error: {}", e.as_str().unwrap_or_default());
+                } else if let Some(e) = l.get("error") {
+                    line += &format!(
+                        ": runtime error: {}",
+                        e["message"].as_str().unwrap_or_default()
+                    );
+                }
+                Some(line)
+            })
+            .collect()
+    }
+}
+
+/// One output as a result line shows it.
+fn show_output(o: &Output) -> String {
+    let value = match &o.value {
+        Value::Milli(m) => format!(
+            "{}{}.{:03}",
+            if *m < 0 { "-" } else { "" },
+            m.unsigned_abs() / 1000,
+            m.unsigned_abs() % 1000
+        ),
+        Value::Flag(b) => b.to_string(),
+        Value::Text(t) => format!("{t:?}"),
+    };
+    match &o.unit {
+        Some(u) => format!("{}={value} {u}", o.name),
+        None => format!("{}={value}", o.name),
     }
 }
 

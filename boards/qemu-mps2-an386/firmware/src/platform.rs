@@ -7,10 +7,9 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use critical_section::Mutex;
-use tern_core::board::StaticScope;
 use tern_core::{Event, Level, Platform, Sample};
 
-use crate::board::QEMU_MPS2_AN386 as BOARD;
+use crate::board::{GPIO, SENSORS};
 
 /// What the simulated peripherals hold: the clock and the latest sample per sensor.
 /// On real hardware these would be a timer and sensor registers; under QEMU the firmware
@@ -25,13 +24,20 @@ static PERIPHERALS: Mutex<RefCell<Peripherals>> = Mutex::new(RefCell::new(Periph
     samples: BTreeMap::new(),
 }));
 
-/// Whether this board has a sensor with this id (board.toml `capabilities.sensors`).
+/// Whether this board has a sensor with this id (board.toml `[peripherals] sensors`).
+/// The board may have sensors it offers no component: the capability table decides
+/// what a component can read, this list what the hardware measures.
 fn board_has_sensor(id: &str) -> bool {
-    match BOARD.offers.sensors {
-        Some(StaticScope::Any) => true,
-        Some(StaticScope::Only(ids)) => ids.contains(&id),
-        None => false,
-    }
+    SENSORS.contains(&id)
+}
+
+/// Clears the simulated peripherals before a run over the feed from its start.
+pub fn reset() {
+    critical_section::with(|cs| {
+        let mut p = PERIPHERALS.borrow_ref_mut(cs);
+        p.now_ms = 0;
+        p.samples.clear();
+    })
 }
 
 /// Moves the simulated peripherals to what `event` says happened: a sample of a sensor
@@ -80,6 +86,11 @@ impl Platform for DevicePlatform {
     }
 
     fn gpio_set(&mut self, pin: u32, high: bool) -> Result<(), String> {
+        // The grant is within the board's offer, which board.toml keeps within its
+        // pins; checked again because a pin that does not exist must never be driven.
+        if !GPIO.contains(&pin) {
+            return Err(format!("this board has no gpio pin {pin}"));
+        }
         defmt::info!("gpio {=u32} <- {=bool}", pin, high);
         self.pins.insert(pin, high);
         Ok(())
@@ -103,7 +114,7 @@ impl Platform for DevicePlatform {
     }
 
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
-        // No network in this slice: a published message is logged, not sent.
+        // The board has no message broker: a published message is logged.
         defmt::info!("publish {=str}: {=usize} bytes", topic, payload.len());
         Ok(())
     }

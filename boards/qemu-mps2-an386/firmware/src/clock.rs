@@ -1,0 +1,99 @@
+//! A millisecond clock from SysTick: the counter runs free over its full 24 bits and an exception counts its wraps.
+//!
+//! QEMU mps2-an386 clocks the Cortex-M4, and so SysTick's processor-clock source, at
+//! the 25 MHz system clock (SysTick's external reference clock is not used here). A
+//! full-range reload wraps every 0.67 s, so the time is `wraps * 2^24 + elapsed
+//! cycles`, exact to 40 ns, and it stays right while the interrupt is held off (in a
+//! critical section, or with QEMU blocked in a semihosting call): only a stall of
+//! more than 0.67 s, two wraps for one pending interrupt, loses time. QEMU's SysTick
+//! follows host time, so these are wall-clock milliseconds (measured: a 10 s
+//! `delay_ms` took 10.0 s on the host).
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::{SCB, SYST};
+use cortex_m_rt::exception;
+
+/// SysTick's input clock: the mps2-an386 system clock (QEMU `hw/arm/mps2.c` `SYSCLK_FRQ`).
+pub const CORE_HZ: u32 = 25_000_000;
+
+/// The largest SysTick reload: the counter counts down from here, then wraps.
+const RELOAD: u32 = 0x00ff_ffff;
+
+/// Cycles per millisecond.
+const CYCLES_PER_MS: u64 = CORE_HZ as u64 / 1000;
+
+/// One counter period (2^24 cycles, 671 ms), rounded up.
+const PERIOD_MS: u64 = (1 << 24) / CYCLES_PER_MS + 1;
+
+/// How many times the counter has wrapped since [`init`].
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+/// Starts the clock. Call once, early in `main`, before anything reads the time
+/// (the network stack's timers and timeouts do); before this the time is meaningless.
+/// Taking `SYST` by value keeps anyone else from reprogramming the counter.
+pub fn init(mut syst: SYST) {
+    syst.disable_counter();
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(RELOAD);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+    // Cleared, the counter reads 0 until it first loads RELOAD, which `cycles`
+    // would take for the end of a period (QEMU was seen to show that 0 for a
+    // while). Wait for the load, then start counting periods from here.
+    for _ in 0..1_000_000 {
+        if SYST::get_current() != 0 {
+            break;
+        }
+    }
+    critical_section::with(|_| {
+        SCB::clear_pendst();
+        WRAPS.store(0, Ordering::Relaxed);
+    });
+}
+
+/// Milliseconds since [`init`].
+pub fn now_ms() -> u64 {
+    cycles() / CYCLES_PER_MS
+}
+
+/// Waits `ms` milliseconds: asleep (`wfi`) through whole counter periods, which
+/// each end with the wrap interrupt, then busy for the last one. Asleep, QEMU uses
+/// no host CPU.
+pub fn delay_ms(ms: u64) {
+    let until = now_ms().saturating_add(ms);
+    loop {
+        let now = now_ms();
+        if now >= until {
+            return;
+        }
+        if until - now > PERIOD_MS {
+            cortex_m::asm::wfi();
+        } else {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Processor cycles since [`init`].
+fn cycles() -> u64 {
+    critical_section::with(|_| {
+        // With interrupts off the handler cannot run, so a wrap that happens now
+        // shows as a pending SysTick instead: count it, and read the counter again
+        // so that the value belongs to the new period.
+        let mut wraps = WRAPS.load(Ordering::Relaxed);
+        let mut current = SYST::get_current();
+        if SCB::is_pendst_pending() {
+            wraps = wraps.wrapping_add(1);
+            current = SYST::get_current();
+        }
+        (u64::from(wraps) << 24) + u64::from(RELOAD - current.min(RELOAD))
+    })
+}
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::Relaxed);
+}

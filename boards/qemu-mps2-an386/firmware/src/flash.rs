@@ -1,0 +1,208 @@
+//! The component flash: NOR flash semantics over a region of the board's memory map,
+//! written through to a file on the QEMU host so that slots survive a restart.
+//!
+//! QEMU's mps2-an386 has no flash controller Tern can program, so board.toml puts the
+//! component flash (`[flash] origin`, the slots and the two metadata sectors) in
+//! memory the firmware is not linked into. This driver gives it the rules of NOR
+//! flash, the same ones the gateway's file flash and the power-fail suite's SimFlash
+//! enforce: erase works on whole sectors and sets bytes to 0xFF, a write may only
+//! clear bits (programming a bit that is not erased is an error, not a silent AND),
+//! and every operation is bounds- and alignment-checked.
+//!
+//! Persistence: at boot the region is loaded from `tern-flash.bin` in QEMU's working
+//! directory (semihosting); every erase and write goes to the region and then to the
+//! file, before the operation returns. Killing QEMU therefore loses at most the
+//! operation in progress, which is the power cut the slot manager is built to survive.
+//! No file (first boot) means an erased chip.
+
+use embedded_storage::nor_flash::{
+    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
+};
+
+use crate::board::{FLASH_BYTES, FLASH_ORIGIN, SECTOR_SIZE};
+use crate::semihost::{HostFile, HostIoError, Mode};
+
+/// The backing file on the QEMU host, relative to QEMU's working directory.
+pub const BACKING_FILE: &core::ffi::CStr = c"tern-flash.bin";
+
+/// Smallest unit a write may cover (a word, as on Cortex-M internal flash).
+const WRITE_SIZE: usize = 4;
+
+/// Why a flash operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum FlashError {
+    /// The range goes past the end of the component flash.
+    OutOfBounds,
+    /// The offset or length is not a multiple of the erase or write unit.
+    NotAligned,
+    /// A write would set a bit that is not erased: NOR flash only clears bits.
+    NotErased {
+        /// Offset of the first such byte.
+        offset: u32,
+    },
+    /// The flash changed in memory but the backing file did not take it.
+    Backing(HostIoError),
+}
+
+impl core::fmt::Display for FlashError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FlashError::OutOfBounds => f.write_str("outside the component flash"),
+            FlashError::NotAligned => f.write_str("not aligned to the erase or write unit"),
+            FlashError::NotErased { offset } => {
+                write!(f, "write to byte {offset}, which is not erased")
+            }
+            FlashError::Backing(e) => write!(f, "flash backing file: {e}"),
+        }
+    }
+}
+
+impl NorFlashError for FlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        match self {
+            FlashError::OutOfBounds => NorFlashErrorKind::OutOfBounds,
+            FlashError::NotAligned => NorFlashErrorKind::NotAligned,
+            FlashError::NotErased { .. } | FlashError::Backing(_) => NorFlashErrorKind::Other,
+        }
+    }
+}
+
+/// How the flash came up at boot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+pub enum Boot {
+    /// Loaded from the backing file: the slots of the previous run.
+    Restored,
+    /// No backing file: an erased flash, and a new file.
+    Fresh,
+    /// The backing file has another size (the board's layout changed): erased, and
+    /// the file rewritten.
+    Resized {
+        /// The file's length.
+        found: usize,
+    },
+    /// The host refused the file: an erased flash that lives only until QEMU stops.
+    Volatile(HostIoError),
+}
+
+/// The component flash.
+pub struct DeviceFlash {
+    mem: &'static mut [u8],
+    file: Option<HostFile>,
+}
+
+impl DeviceFlash {
+    /// Takes the component flash region and loads it from the backing file.
+    ///
+    /// # Safety
+    /// Call once: the region `[FLASH_ORIGIN, FLASH_ORIGIN + FLASH_BYTES)` becomes
+    /// this value's, and must not be used by anything else (memory.x keeps the
+    /// linker out of it: board.toml's `[memory]` regions may not overlap it).
+    pub unsafe fn take() -> (DeviceFlash, Boot) {
+        // SAFETY: the caller guarantees exclusive use of the region, which board.toml
+        // places in RAM QEMU provides and outside every linked region.
+        let mem = unsafe { core::slice::from_raw_parts_mut(FLASH_ORIGIN as *mut u8, FLASH_BYTES) };
+        let (file, boot) = match HostFile::open(BACKING_FILE, Mode::ReadWrite) {
+            Ok(mut f) => match f.len() {
+                Ok(len) if len == FLASH_BYTES => match f.read_at(0, mem) {
+                    Ok(()) => (Some(f), Boot::Restored),
+                    Err(e) => (None, Boot::Volatile(e)),
+                },
+                Ok(found) => {
+                    drop(f);
+                    match create(mem) {
+                        Ok(f) => (Some(f), Boot::Resized { found }),
+                        Err(e) => (None, Boot::Volatile(e)),
+                    }
+                }
+                Err(e) => (None, Boot::Volatile(e)),
+            },
+            Err(_) => match create(mem) {
+                Ok(f) => (Some(f), Boot::Fresh),
+                Err(e) => (None, Boot::Volatile(e)),
+            },
+        };
+        if matches!(boot, Boot::Volatile(_)) {
+            mem.fill(0xFF);
+        }
+        (DeviceFlash { mem, file }, boot)
+    }
+
+    fn persist(&mut self, offset: usize, len: usize) -> Result<(), FlashError> {
+        match &mut self.file {
+            Some(f) => f
+                .write_at(offset, &self.mem[offset..offset + len])
+                .map_err(FlashError::Backing),
+            None => Ok(()),
+        }
+    }
+
+    fn range(
+        &self,
+        offset: u32,
+        len: usize,
+        unit: usize,
+    ) -> Result<core::ops::Range<usize>, FlashError> {
+        let start = offset as usize;
+        let end = start.checked_add(len).ok_or(FlashError::OutOfBounds)?;
+        if end > self.mem.len() {
+            return Err(FlashError::OutOfBounds);
+        }
+        if !start.is_multiple_of(unit) || !len.is_multiple_of(unit) {
+            return Err(FlashError::NotAligned);
+        }
+        Ok(start..end)
+    }
+}
+
+/// Erases `mem` and writes it as a new backing file.
+fn create(mem: &mut [u8]) -> Result<HostFile, HostIoError> {
+    mem.fill(0xFF);
+    let mut f = HostFile::open(BACKING_FILE, Mode::Create)?;
+    f.write_at(0, mem)?;
+    Ok(f)
+}
+
+impl ErrorType for DeviceFlash {
+    type Error = FlashError;
+}
+
+impl ReadNorFlash for DeviceFlash {
+    const READ_SIZE: usize = 1;
+
+    fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        let r = self.range(offset, bytes.len(), 1)?;
+        bytes.copy_from_slice(&self.mem[r]);
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        self.mem.len()
+    }
+}
+
+impl NorFlash for DeviceFlash {
+    const WRITE_SIZE: usize = WRITE_SIZE;
+    const ERASE_SIZE: usize = SECTOR_SIZE;
+
+    fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        let len = to.checked_sub(from).ok_or(FlashError::OutOfBounds)? as usize;
+        let r = self.range(from, len, SECTOR_SIZE)?;
+        self.mem[r.clone()].fill(0xFF);
+        self.persist(r.start, r.len())
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        let r = self.range(offset, bytes.len(), WRITE_SIZE)?;
+        if let Some(i) = self.mem[r.clone()]
+            .iter()
+            .zip(bytes)
+            .position(|(old, new)| new & !old != 0)
+        {
+            return Err(FlashError::NotErased {
+                offset: offset + i as u32,
+            });
+        }
+        self.mem[r.clone()].copy_from_slice(bytes);
+        self.persist(r.start, r.len())
+    }
+}
