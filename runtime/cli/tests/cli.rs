@@ -212,3 +212,56 @@ fn sign_refuses_a_manifest_that_could_never_load() {
         "{err}"
     );
 }
+
+#[test]
+fn feed_encodes_an_event_file_for_a_device_and_refuses_bad_input() {
+    let dir = scratch("feed");
+    let events = root().join("components/smoother/events.jsonl");
+    let out = dir.join("tern-feed.bin");
+    let (code, stdout, stderr) = tern(&[
+        "feed",
+        events.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("17 events"), "{stdout}");
+    // What the firmware decodes: the same config and events as the file says.
+    let bytes = std::fs::read(&out).unwrap();
+    let (config, decoded): (Vec<(String, String)>, Vec<tern_core::Event>) =
+        postcard::from_bytes(&bytes).unwrap();
+    let parsed =
+        tern::events::EventFile::parse(&std::fs::read_to_string(&events).unwrap()).unwrap();
+    assert_eq!(config, parsed.config);
+    assert_eq!(decoded, parsed.events);
+    assert_eq!(config.len(), 3);
+
+    // A line that is not an event: exit 1, the line named, nothing written.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"tick\": 5}\n{\"sample\": 3}\n").unwrap();
+    let bad_out = dir.join("bad.bin");
+    let (code, _, stderr) = tern(&[
+        "feed",
+        bad.to_str().unwrap(),
+        "-o",
+        bad_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(!bad_out.exists());
+
+    // More than a device reads: refused with the limit, nothing written.
+    let big = dir.join("big.jsonl");
+    let line = "{\"frame\": \"".to_string() + &"ab".repeat(200) + "\"}\n";
+    std::fs::write(&big, line.repeat(100)).unwrap();
+    let big_out = dir.join("big.bin");
+    let (code, _, stderr) = tern(&[
+        "feed",
+        big.to_str().unwrap(),
+        "-o",
+        big_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("at most 16384"), "{stderr}");
+    assert!(!big_out.exists());
+}
