@@ -422,9 +422,17 @@ fn board_edit_changes_policy() -> Result<(), String> {
             std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
             let mut text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
             if name == "qemu-mps2-an386" {
+                // Only the offer goes: `gpio` under [capabilities]; the board still
+                // has its pins ([peripherals]).
+                let mut section = "";
                 text = text
                     .lines()
-                    .filter(|l| !l.starts_with("gpio ="))
+                    .filter(|l| {
+                        if l.starts_with('[') {
+                            section = l.trim();
+                        }
+                        !(section == "[capabilities]" && l.starts_with("gpio ="))
+                    })
                     .collect::<Vec<_>>()
                     .join("\n");
             }
