@@ -139,6 +139,16 @@ impl ComponentInfo {
             bundle_sha256: self.bundle_sha256,
         }
     }
+
+    /// What a check-in says the device runs, when this is the active component.
+    pub fn installed(&self) -> tern_core::protocol::Installed {
+        tern_core::protocol::Installed {
+            name: self.name.clone(),
+            version: self.version,
+            security_counter: self.security_counter,
+            bundle_sha256: self.bundle_sha256,
+        }
+    }
 }
 
 /// The bundle header's bytes, exactly as they were received and signed.

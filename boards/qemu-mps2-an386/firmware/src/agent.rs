@@ -23,7 +23,7 @@ use tern_agent::layout::SlotLayout;
 use tern_agent::slots::{ComponentInfo, SlotManager};
 use tern_agent::supervisor::{Decision, Report, Supervisor, TrialPolicy};
 use tern_core::bundle::BundleError;
-use tern_core::protocol::{self, Assignment, CheckIn, CheckInReply, Installed};
+use tern_core::protocol::{self, Assignment, CheckIn, CheckInReply};
 use tern_core::{Engine, Instance, Output, Value};
 use tern_wasmi::WasmiEngine;
 
@@ -131,7 +131,7 @@ impl Agent {
             version: protocol::PROTOCOL_VERSION,
             device: DEVICE_ID.to_string(),
             board: BOARD.name.to_string(),
-            installed: self.slots.active().map(installed),
+            installed: self.slots.active().map(ComponentInfo::installed),
             reports: self.pending.iter().cloned().collect(),
         };
         let body = match msg.encode() {
@@ -485,15 +485,6 @@ fn net_config() -> NetConfig {
             }
         },
         server: netcfg::SERVER,
-    }
-}
-
-fn installed(info: &ComponentInfo) -> Installed {
-    Installed {
-        name: info.name.clone(),
-        version: info.version,
-        security_counter: info.security_counter,
-        bundle_sha256: info.bundle_sha256,
     }
 }
 

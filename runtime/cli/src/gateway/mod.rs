@@ -15,7 +15,7 @@ use tern_agent::slots::{ComponentInfo, SlotManager};
 use tern_agent::supervisor::{Report, Supervisor, TrialPolicy};
 use tern_core::board::BoardTable;
 use tern_core::bundle::{self, EngineKind};
-use tern_core::protocol::{self, Assignment, CheckIn, Installed};
+use tern_core::protocol::{self, Assignment, CheckIn};
 use tern_core::{Engine, Instance};
 
 use crate::client::Client;
@@ -63,15 +63,6 @@ fn open_slots(cfg: &GatewayConfig) -> Result<Slots, String> {
     let flash = FileFlash::open(&cfg.data.join("flash.bin"), capacity)
         .map_err(|e| format!("{}: {e}", cfg.data.join("flash.bin").display()))?;
     SlotManager::open(flash, layout, cfg.board).map_err(|e| e.to_string())
-}
-
-fn installed(info: &ComponentInfo) -> Installed {
-    Installed {
-        name: info.name.clone(),
-        version: info.version,
-        security_counter: info.security_counter,
-        bundle_sha256: info.bundle_sha256,
-    }
 }
 
 /// Prints one line, prefixed with the device id.
@@ -377,7 +368,7 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
             version: protocol::PROTOCOL_VERSION,
             device: cfg.device.clone(),
             board: cfg.board.name.to_string(),
-            installed: slots.active().map(installed),
+            installed: slots.active().map(ComponentInfo::installed),
             reports: pending.drain(..).take(protocol::MAX_REPORTS).collect(),
         };
         let mut wait = cfg.poll;
