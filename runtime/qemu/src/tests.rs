@@ -21,10 +21,14 @@ fn firmware() -> PathBuf {
     build_firmware(&repo(), "qemu-mps2-an386", &[]).expect("building the firmware")
 }
 
-/// `None` (after saying why) when QEMU is not installed.
+/// `None` (after saying why) when QEMU is not installed; a failure instead when
+/// `TERN_REQUIRE_QEMU` is set (CI installs QEMU, so there a skip would hide a test).
 fn qemu_or_skip(test: &str) -> Option<()> {
     match check_tools() {
         Ok(()) => Some(()),
+        Err(e) if std::env::var_os("TERN_REQUIRE_QEMU").is_some() => {
+            panic!("{test}: TERN_REQUIRE_QEMU is set but {e}")
+        }
         Err(e) => {
             eprintln!("{test}: SKIPPED, {e}");
             None
