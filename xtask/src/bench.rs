@@ -170,5 +170,102 @@ pub fn run() -> Result<(), String> {
     println!(
         "\ncomponent measured: smoother.wasm, {size} bytes; host call: clock.now-ms from hostcall.wasm"
     );
+    device()
+}
+
+/// The same smoother on the QEMU device, installed over the air, run under
+/// `-icount shift=0`: QEMU models no cycle timing, so the device's work is reported
+/// as guest instructions (its SysTick then counts 40 instructions per tick), never as
+/// device time.
+pub fn device() -> Result<(), String> {
+    use crate::ota;
+    eprintln!("xtask: the smoother on the QEMU device under -icount");
+    let status = cargo()
+        .args(["build", "--locked", "-p", "tern"])
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build -p tern failed".into());
+    }
+    let tern_bin = root().join("target/debug/tern");
+    let work = root().join("target/bench-device");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let mut procs = ota::Procs(Vec::new());
+    let elf = ota::build_device()?;
+    let (id, token) = ota::QEMU_DEVICE;
+    let server = ota::serve(
+        &tern_bin,
+        &work.join("server"),
+        &[format!("{id}={token}")],
+        &mut procs,
+    )?;
+    let bundle = work.join("smoother.tern");
+    let bundle = bundle.to_str().ok_or("non-UTF-8 path")?;
+    for args in [
+        &[
+            "sign",
+            "target/components/smoother.wasm",
+            "--name",
+            "smoother",
+            "--key",
+            "boards/keys/tern-dev-2026.key",
+            "--version",
+            "1.0.0",
+            "--counter",
+            "1",
+            "--board",
+            "qemu-mps2-an386",
+            "-o",
+            bundle,
+        ][..],
+        &["publish", bundle, "--server", &server],
+        &[
+            "assign",
+            &format!("device:{id}"),
+            bundle,
+            "--server",
+            &server,
+        ],
+    ] {
+        ota::tern(&tern_bin, args)?;
+    }
+    let mut qemu = ota::boot_device(
+        &tern_bin,
+        &elf,
+        &work.join(id),
+        &server,
+        tern_qemu::Echo::Off,
+        true,
+    )?;
+    let lines = qemu.wait_for("timing:", std::time::Duration::from_secs(600))?;
+    qemu.kill();
+    drop(procs);
+    let timing = lines.last().map(|l| l.text.clone()).unwrap_or_default();
+    // "timing: load + instantiate N cycles, E events M cycles"
+    let numbers: Vec<u64> = timing
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [load, events, run] = numbers[..] else {
+        return Err(format!("the device's timing line did not parse: {timing}"));
+    };
+    // One SysTick cycle at 25 MHz is 40 ns of virtual time, one instruction per ns.
+    let instructions = |cycles: u64| cycles * 40;
+    println!("\ndevice: QEMU mps2-an386 (Cortex-M4), -icount shift=0, in guest instructions:");
+    println!(
+        "  load + instantiate smoother.wasm (wasmi)   {:>8.2} M",
+        instructions(load) as f64 / 1e6
+    );
+    println!(
+        "  on-event, mean of {events} events            {:>8.1} k",
+        instructions(run) as f64 / events.max(1) as f64 / 1e3
+    );
+    let per_event = instructions(run) as f64 / events.max(1) as f64;
+    println!(
+        "  instructions, not time; at one instruction per cycle a 64 MHz Cortex-M4 would \
+         spend about {:.1} ms per event (the host wasmi rows above are the same calls)",
+        per_event / 64e3
+    );
     Ok(())
 }

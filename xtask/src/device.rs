@@ -240,6 +240,7 @@ fn prepare(boot: &BootArgs) -> Result<QemuOptions, String> {
         server_port,
         guest_server,
         workdir,
+        icount: false,
         timeout: None,
     })
 }

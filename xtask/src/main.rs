@@ -37,8 +37,10 @@ Rust targets (rustup) and qemu-system-arm (apt-get, as root).
   fuzz [--seconds N]
               run the bundle-parser fuzz target (cargo-fuzz, nightly) for N seconds
               (default 60); skipped with a message when cargo-fuzz is missing
-  bench       criterion benchmarks of both engines next to the bare engines;
-              prints the ratios
+  bench [--device]
+              criterion benchmarks of both engines next to the bare engines (prints
+              the ratios), the fleet server, and the smoother on the QEMU device in
+              guest instructions (-icount); --device: only the device
   run [--board BOARD] [--server URL] [--feed FILE] [--workdir DIR]
               build the device firmware (default qemu-mps2-an386) and boot it under
               QEMU with its decoded log; exits with the firmware's status
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         }
         Some("demo") => setup::ensure().and_then(|()| demo::run()),
         Some("test") => setup::ensure().and_then(|()| test()),
+        Some("bench") if args.iter().any(|a| a == "--device") => bench::device(),
         Some("bench") => bench::run(),
         Some("run") => return exit_with(device::run(&args[1..])),
         Some("qemu") => return exit_with(device::qemu(&args[1..])),

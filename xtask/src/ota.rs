@@ -19,7 +19,7 @@ const GATEWAYS: [(&str, &str); 2] = [
     ("gw-2", "demo-gw-2-token-not-secret"),
 ];
 /// The QEMU device: the identity its firmware is built with by default (its build.rs).
-const QEMU_DEVICE: (&str, &str) = ("qemu-1", "qemu-1-development-token");
+pub(crate) const QEMU_DEVICE: (&str, &str) = ("qemu-1", "qemu-1-development-token");
 const QEMU_BOARD: &str = "qemu-mps2-an386";
 /// Every device in the walk-through.
 const DEVICES: [(&str, &str); 3] = [GATEWAYS[0], GATEWAYS[1], QEMU_DEVICE];
@@ -27,7 +27,7 @@ const DEVICES: [(&str, &str); 3] = [GATEWAYS[0], GATEWAYS[1], QEMU_DEVICE];
 const EVENTS: &str = "components/smoother/events.jsonl";
 
 /// Child processes that are stopped when the demo ends, however it ends.
-struct Procs(Vec<Child>);
+pub(crate) struct Procs(pub(crate) Vec<Child>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
@@ -51,7 +51,7 @@ impl Drop for Procs {
     }
 }
 
-fn tern(tern: &Path, args: &[&str]) -> Result<String, String> {
+pub(crate) fn tern(tern: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new(tern)
         .current_dir(root())
         .env("TERN_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -201,15 +201,22 @@ fn side_by_side(tern_bin: &Path, bundle: &str, device: &[String]) -> Result<(), 
     }
 }
 
-pub fn run(tern_bin: &Path) -> Result<(), String> {
-    println!("\n== over the air: a fleet server, two gateways and the QEMU device on loopback ==");
-    let work: PathBuf = root().join("target/demo-ota");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let mut procs = Procs(Vec::new());
-
+/// Builds the QEMU board's firmware (board table and keys from its board.toml).
+pub(crate) fn build_device() -> Result<PathBuf, String> {
     println!("demo: building the {QEMU_BOARD} firmware (board table and keys from its board.toml)");
-    let elf = tern_qemu::build_firmware(&root(), QEMU_BOARD, &[])?;
+    tern_qemu::build_firmware(&root(), QEMU_BOARD, &[])
+}
+
+/// Boots the QEMU device with its flash and sensor feed (the smoother's events) in
+/// `dir`, its server address forwarded to the port of `server`, `-icount` if asked.
+pub(crate) fn boot_device(
+    tern_bin: &Path,
+    elf: &Path,
+    dir: &Path,
+    server: &str,
+    echo: Echo,
+    icount: bool,
+) -> Result<Qemu, String> {
     let board_file = root().join("boards").join(QEMU_BOARD).join("board.toml");
     let text = std::fs::read_to_string(&board_file)
         .map_err(|e| format!("{}: {e}", board_file.display()))?;
@@ -218,9 +225,8 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
         .network
         .ok_or("the QEMU board has no [network] section")?
         .server;
-    let device_dir = work.join(QEMU_DEVICE.0);
-    std::fs::create_dir_all(&device_dir).map_err(|e| format!("{}: {e}", device_dir.display()))?;
-    let feed = device_dir.join("tern-feed.bin");
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let feed = dir.join("tern-feed.bin");
     print!(
         "demo: sensor feed: {}",
         tern(
@@ -228,7 +234,35 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
             &["feed", EVENTS, "-o", feed.to_str().ok_or("non-UTF-8 path")?]
         )?
     );
+    let port = server
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .ok_or_else(|| format!("no port in {server}"))?;
+    println!(
+        "demo: starting QEMU {QEMU_BOARD}: the guest reaches only {guest_server}, forwarded to 127.0.0.1:{port}"
+    );
+    Qemu::start_with_echo(
+        elf,
+        &QemuOptions {
+            server_port: Some(port),
+            guest_server,
+            workdir: dir.to_path_buf(),
+            icount,
+            timeout: Some(Duration::from_secs(30 * 60)),
+        },
+        echo,
+    )
+}
 
+/// Starts `tern serve` on a free loopback port with `devices` (`ID=TOKEN[@GROUP]`)
+/// provisioned; it is stopped with `procs`. Returns its URL.
+pub(crate) fn serve(
+    tern_bin: &Path,
+    data: &Path,
+    devices: &[String],
+    procs: &mut Procs,
+) -> Result<String, String> {
     let mut serve = Command::new(tern_bin);
     serve
         .current_dir(root())
@@ -241,11 +275,11 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
             "300",
             "--data",
         ])
-        .arg(work.join("server"))
+        .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    for (id, token) in DEVICES {
-        serve.args(["--device", &format!("{id}={token}@site")]);
+    for d in devices {
+        serve.args(["--device", d]);
     }
     let mut server_proc = serve
         .spawn()
@@ -262,6 +296,23 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
         .map(|w| w.trim_end_matches(',').to_string())
         .ok_or_else(|| format!("tern serve did not say where it listens: {line}"))?;
     println!("demo: {}", line.trim());
+    Ok(server)
+}
+
+pub fn run(tern_bin: &Path) -> Result<(), String> {
+    println!("\n== over the air: a fleet server, two gateways and the QEMU device on loopback ==");
+    let work: PathBuf = root().join("target/demo-ota");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let mut procs = Procs(Vec::new());
+
+    // Built first: a slow firmware build must not hold up the gateways' check-ins.
+    let elf = build_device()?;
+    let devices: Vec<String> = DEVICES
+        .iter()
+        .map(|(id, token)| format!("{id}={token}@site"))
+        .collect();
+    let server = serve(tern_bin, &work.join("server"), &devices, &mut procs)?;
 
     let smoother = "target/components/smoother.wasm";
     let v1 = sign(
@@ -275,25 +326,15 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
     )?;
     publish_and_assign(tern_bin, &server, &v1)?;
 
-    let port = server
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .ok_or_else(|| format!("no port in {server}"))?;
-    println!(
-        "demo: starting QEMU {QEMU_BOARD}: the guest reaches only {guest_server}, forwarded to 127.0.0.1:{port}"
-    );
-    let mut qemu = Qemu::start_with_echo(
+    let mut qemu = boot_device(
+        tern_bin,
         &elf,
-        &QemuOptions {
-            server_port: Some(port),
-            guest_server,
-            workdir: device_dir,
-            timeout: Some(Duration::from_secs(30 * 60)),
-        },
+        &work.join(QEMU_DEVICE.0),
+        &server,
         Echo::Stdout {
             prefix: format!("[{}] ", QEMU_DEVICE.0),
         },
+        false,
     )?;
 
     for (id, token) in GATEWAYS {

@@ -309,6 +309,7 @@ fn start_device(elf: &Path, dir: &Path, server: SocketAddr) -> Qemu {
             server_port: Some(server.port()),
             guest_server: network.server,
             workdir: dir.to_path_buf(),
+            icount: false,
             timeout: Some(Duration::from_secs(30 * 60)),
         },
         Echo::Stderr {

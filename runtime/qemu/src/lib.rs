@@ -165,6 +165,10 @@ pub struct QemuOptions {
     pub workdir: PathBuf,
     /// Kill QEMU after this long ([`Qemu::timed_out`] then says so).
     pub timeout: Option<Duration>,
+    /// Run with `-icount shift=0`: one guest instruction per virtual nanosecond, so
+    /// the guest's clock counts instructions (for `cargo xtask bench`; QEMU models no
+    /// cycle timing, so this is the honest measure of work on the device).
+    pub icount: bool,
 }
 
 impl Default for QemuOptions {
@@ -176,6 +180,7 @@ impl Default for QemuOptions {
             guest_server: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 100), 8080),
             workdir: PathBuf::from("."),
             timeout: None,
+            icount: false,
         }
     }
 }
@@ -195,6 +200,10 @@ impl QemuOptions {
         .map(Into::into)
         .collect();
         args.push(elf.into());
+        if self.icount {
+            args.push("-icount".into());
+            args.push("shift=0".into());
+        }
         args.push("-nic".into());
         args.push(match self.server_port {
             // `restrict=on`: the guest reaches nothing but the one forwarded address,

@@ -156,6 +156,7 @@ fn boots_the_firmware_and_decodes_its_log() {
     let dir = workdir("boot");
     let options = QemuOptions {
         workdir: dir.clone(),
+        icount: false,
         timeout: Some(Duration::from_secs(120)),
         ..QemuOptions::default()
     };
@@ -192,6 +193,7 @@ fn dropping_qemu_kills_it() {
     let dir = workdir("drop");
     let options = QemuOptions {
         workdir: dir.clone(),
+        icount: false,
         ..QemuOptions::default()
     };
     // A path relative to our working directory works although QEMU runs in `dir`.
@@ -216,6 +218,7 @@ fn a_timeout_kills_qemu() {
     let dir = workdir("timeout");
     let options = QemuOptions {
         workdir: dir.clone(),
+        icount: false,
         timeout: Some(Duration::from_millis(10)),
         ..QemuOptions::default()
     };

@@ -426,6 +426,7 @@ impl Agent {
             Display2Format(&info.version),
             self.feed.events.len()
         );
+        let started = clock::cycles();
         let engine = WasmiEngine::new(BOARD.limits);
         let mut inst = match engine
             .load(&wasm, &info.grant)
@@ -438,15 +439,20 @@ impl Agent {
             }
         };
         drop(wasm);
+        let loaded = clock::cycles();
         platform::reset();
         result_line(
             "init",
             None,
             inst.init(&self.feed.config).map(|r| r.map(|()| Vec::new())),
         );
+        // Only the calls are timed, not the logging of their results.
+        let mut in_events = 0;
         for (i, event) in self.feed.events.iter().enumerate() {
             platform::observe(event);
+            let from = clock::cycles();
             let r = inst.on_event(event);
+            in_events += clock::cycles() - from;
             result_line("on-event", Some(i), r);
         }
         result_line(
@@ -455,6 +461,13 @@ impl Agent {
             inst.health_check().map(|r| r.map(|()| Vec::new())),
         );
         drop(inst);
+        // SysTick cycles (see `clock::cycles`: instruction counts under `-icount`).
+        info!(
+            "timing: load + instantiate {=u64} cycles, {=usize} events {=u64} cycles",
+            loaded - started,
+            self.feed.events.len(),
+            in_events
+        );
         info!(
             "done: {=usize} events; heap {=usize} bytes in use, peak {=usize}",
             self.feed.events.len(),

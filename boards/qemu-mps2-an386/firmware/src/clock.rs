@@ -77,8 +77,12 @@ pub fn delay_ms(ms: u64) {
     }
 }
 
-/// Processor cycles since [`init`].
-fn cycles() -> u64 {
+/// Processor cycles (25 MHz ticks) since [`init`]: the finest time the board has,
+/// for measuring work. Under `qemu-system-arm -icount shift=0` the guest runs one
+/// instruction per virtual nanosecond, so a cycle is 40 guest instructions and a
+/// difference of two readings counts the instructions in between (`cargo xtask
+/// bench` uses this); without `-icount` it is host wall-clock time.
+pub fn cycles() -> u64 {
     critical_section::with(|_| {
         // With interrupts off the handler cannot run, so a wrap that happens now
         // shows as a pending SysTick instead: count it, and read the counter again
