@@ -438,6 +438,35 @@ fn device_installs_updates_refuses_and_survives_restart() {
             .any(|l| l.text.contains("downloading")),
         "nothing was downloaded after the restart"
     );
+
+    // The server stops accepting the device's token: every check-in is refused with
+    // the server's reason, and the device keeps running what it has.
+    rt.block_on(server.admin.admin(
+        hyper::Method::PUT,
+        &format!("/api/v1/devices/{DEVICE}"),
+        Some(&serde_json::json!({ "token": "another-token-for-qemu-1" })),
+    ))
+    .unwrap();
+    let lines = qemu.wait_for("check-in refused: HTTP 401", STEP).unwrap();
+    assert!(
+        lines.last().unwrap().text.contains("token"),
+        "says why: {}",
+        lines.last().unwrap().text
+    );
+    qemu.kill();
+
+    // A sensor feed that is not one: said at boot, and the device runs without events.
+    std::fs::write(device_dir.join("tern-feed.bin"), b"not a feed").unwrap();
+    let mut qemu = start_device(&elf, &device_dir, via);
+    let boot = qemu.wait_for("active: smoother 2.0.0", STEP).unwrap();
+    assert!(
+        boot.iter().any(|l| l.text.contains("sensor feed unusable")),
+        "{boot:#?}"
+    );
+    assert_eq!(
+        device_results(&mut qemu, "smoother", "2.0.0"),
+        ["result init: ok", "result health-check: ok"]
+    );
     qemu.kill();
     rt.block_on(server.stop());
 }

@@ -42,6 +42,22 @@ pub enum FeedError {
     Decode,
 }
 
+impl core::fmt::Display for FeedError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FeedError::Missing => f.write_str("no feed file"),
+            FeedError::TooLarge(len) => write!(
+                f,
+                "the feed is {len} bytes, over the {MAX_FEED_BYTES} this board reads; use fewer events"
+            ),
+            FeedError::Read => f.write_str("the host could not read the feed file"),
+            FeedError::Decode => {
+                f.write_str("not a sensor feed; write one with `tern feed EVENTS.jsonl`")
+            }
+        }
+    }
+}
+
 impl Feed {
     /// Loads the feed file.
     pub fn load() -> Result<Feed, FeedError> {

@@ -84,7 +84,10 @@ fn main() -> ! {
             Feed::default()
         }
         Err(e) => {
-            warn!("sensor feed unusable ({}): running without events", e);
+            warn!(
+                "sensor feed unusable ({}): running without events",
+                Display2Format(&e)
+            );
             Feed::default()
         }
     };
