@@ -20,6 +20,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
 use crate::clock;
 use lan9118::Lan9118;
+use tern_core::protocol::http::parse_response_head;
 
 /// How long opening a TCP connection may take.
 const CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -494,7 +495,7 @@ impl Net {
 
         let mut head = [0; HEAD_MAX];
         let (head_len, filled) = self.read_head(&mut head)?;
-        let parsed = parse_head(&head[..head_len])?;
+        let parsed = parse_response_head(&head[..head_len]).map_err(NetError::BadResponse)?;
         let has_body = !(req.method == "HEAD" || matches!(parsed.status, 100..=199 | 204 | 304));
         let length = match parsed.content_length {
             _ if !has_body => 0,
@@ -667,63 +668,4 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
             return &buf[at..];
         }
     }
-}
-
-/// What this client needs from a response head.
-struct Head {
-    status: u16,
-    content_length: Option<u64>,
-    /// The server will close the connection after this response.
-    close: bool,
-}
-
-/// Reads the status line and the headers that matter (`Content-Length`,
-/// `Connection`, `Transfer-Encoding`); `head` ends with the blank line.
-fn parse_head(head: &[u8]) -> Result<Head, NetError> {
-    let bad = NetError::BadResponse;
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
-    // "HTTP/1.1 200 OK": version, status, reason.
-    let status_line = lines.next().unwrap_or_default();
-    let Some(&[minor, b' ', s0, s1, s2, ..]) = status_line.strip_prefix(b"HTTP/1.") else {
-        return Err(bad("the status line is not `HTTP/1.x NNN ...`"));
-    };
-    let Some(status) = parse_u64(&[s0, s1, s2]) else {
-        return Err(bad("the status code is not three digits"));
-    };
-    let mut parsed = Head {
-        status: status as u16,
-        content_length: None,
-        // HTTP/1.0 closes unless asked not to; this client never asks.
-        close: minor == b'0',
-    };
-    for line in lines.filter(|line| !line.is_empty()) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            return Err(bad("a header line without a colon"));
-        };
-        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if name.eq_ignore_ascii_case(b"content-length") {
-            parsed.content_length =
-                Some(parse_u64(value).ok_or(bad("a Content-Length that is not a number"))?);
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            parsed.close |= value.eq_ignore_ascii_case(b"close");
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            return Err(bad(
-                "a Transfer-Encoding (chunked) body, which this client does not read",
-            ));
-        }
-    }
-    Ok(parsed)
-}
-
-/// A non-empty run of ASCII digits as a number, if it fits.
-fn parse_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        let digit = d.checked_sub(b'0').filter(|&d| d < 10)?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
 }
