@@ -85,6 +85,17 @@ impl Parsed {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The ELF given with `--elf`, else the board's firmware, built now.
+    pub fn elf_or_build(&self, board: &str) -> Result<PathBuf, String> {
+        match self.flag("elf") {
+            Some(elf) => Ok(PathBuf::from(elf)),
+            None => {
+                eprintln!("xtask: building the {board} firmware");
+                tern_qemu::build_firmware(&root(), board, &[])
+            }
+        }
+    }
 }
 
 /// Flags `--name VALUE` / `--name=VALUE` (only `names`) and positional arguments;
@@ -352,13 +363,7 @@ pub fn flash(args: &[String]) -> Result<(), String> {
             board.file
         ));
     };
-    let built = match parsed.flag("elf") {
-        Some(elf) => PathBuf::from(elf),
-        None => {
-            eprintln!("xtask: building the {name} firmware");
-            tern_qemu::build_firmware(&root(), name, &[])?
-        }
-    };
+    let built = parsed.elf_or_build(name)?;
     let elf_bytes = std::fs::read(&built).map_err(|e| format!("{}: {e}", built.display()))?;
     let (base, image) = flash_image(&elf_bytes, memory.flash.origin, memory.flash.size)?;
 

@@ -8,12 +8,10 @@
 //! The budgets are reported, not enforced: the command succeeds either way.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionIndex};
 
 use crate::device::{DEFAULT_BOARD, load_board, parse_flags, shown};
-use crate::root;
 
 const KIB: u64 = 1024;
 /// Code and constants of the firmware.
@@ -50,13 +48,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("--linear-memory {n}: {e}"))?,
         None => board.limits.memory_bytes.into(),
     };
-    let elf = match parsed.flag("elf") {
-        Some(elf) => PathBuf::from(elf),
-        None => {
-            eprintln!("xtask: building the {name} firmware");
-            tern_qemu::build_firmware(&root(), name, &[])?
-        }
-    };
+    let elf = parsed.elf_or_build(name)?;
     let bytes = std::fs::read(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
     let footprint = Footprint::of(&bytes)?;
     print!("{}", footprint.report(&shown(&elf), name, linear));
@@ -409,6 +401,7 @@ fn is_c_runtime(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::root;
 
     #[test]
     fn symbols_go_to_their_crates() {
