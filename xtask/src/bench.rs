@@ -200,30 +200,21 @@ pub fn device() -> Result<(), String> {
         &[format!("{id}={token}")],
         &mut procs,
     )?;
-    let bundle = work.join("smoother.tern");
-    let bundle = bundle.to_str().ok_or("non-UTF-8 path")?;
+    let bundle = ota::sign(
+        &tern_bin,
+        "target/components/smoother.wasm",
+        "smoother",
+        "1.0.0",
+        "1",
+        &[],
+        &work.join("smoother.tern"),
+    )?;
     for args in [
-        &[
-            "sign",
-            "target/components/smoother.wasm",
-            "--name",
-            "smoother",
-            "--key",
-            "boards/keys/tern-dev-2026.key",
-            "--version",
-            "1.0.0",
-            "--counter",
-            "1",
-            "--board",
-            "qemu-mps2-an386",
-            "-o",
-            bundle,
-        ][..],
-        &["publish", bundle, "--server", &server],
+        &["publish", &bundle, "--server", &server][..],
         &[
             "assign",
             &format!("device:{id}"),
-            bundle,
+            &bundle,
             "--server",
             &server,
         ],

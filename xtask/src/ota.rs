@@ -99,7 +99,7 @@ fn wait_for(
     }
 }
 
-fn sign(
+pub(crate) fn sign(
     tern_bin: &Path,
     wasm: &str,
     name: &str,
