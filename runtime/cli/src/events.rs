@@ -42,16 +42,10 @@ struct InitLine {
     init: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Largest sensor feed a device board reads (it loads the feed into RAM whole); the
-/// firmware's `feed::MAX_FEED_BYTES`.
-pub const MAX_FEED_BYTES: usize = 16 * 1024;
-
 impl EventFile {
-    /// The file as a device sensor feed: postcard of `(config, events)`, which the
-    /// QEMU board's firmware decodes into the same `tern_core` types.
+    /// The file as a device sensor feed ([`tern_core::feed`]).
     pub fn to_feed(&self) -> Vec<u8> {
-        // Encoding owned strings and `Event`s into a Vec cannot fail.
-        postcard::to_allocvec(&(&self.config, &self.events)).unwrap_or_default()
+        tern_core::feed::encode(&self.config, &self.events)
     }
 
     /// Parses the text of an event file. Blank lines are skipped.

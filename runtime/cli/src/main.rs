@@ -529,12 +529,12 @@ fn feed(args: FeedArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot read {}: {e}", args.events.display()))?;
     let file = EventFile::parse(&text).map_err(|e| format!("{}: {e}", args.events.display()))?;
     let bytes = file.to_feed();
-    if bytes.len() > tern::events::MAX_FEED_BYTES {
+    if bytes.len() > tern_core::feed::MAX_FEED_BYTES {
         return Err(format!(
             "{}: the feed would be {} bytes; a device reads at most {} (use fewer events)",
             args.events.display(),
             bytes.len(),
-            tern::events::MAX_FEED_BYTES
+            tern_core::feed::MAX_FEED_BYTES
         ));
     }
     std::fs::write(&args.output, &bytes)

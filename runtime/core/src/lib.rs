@@ -11,6 +11,7 @@ pub mod board;
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod feed;
 pub mod grant;
 pub mod host;
 pub mod limits;

@@ -1,9 +1,9 @@
 //! The simulated sensor feed: what the board's sensors will read and when, loaded at
 //! boot from a file on the QEMU host.
 //!
-//! `tern-feed.bin` in QEMU's working directory holds the postcard encoding of
-//! `(Vec<(String, String)>, Vec<tern_core::Event>)`: the component's `init` config
-//! and the events, in order (`tern feed` writes it from an events `.jsonl` file). The
+//! `tern-feed.bin` in QEMU's working directory holds a [`tern_core::feed`]: the
+//! component's `init` config and the events, in order (`tern feed` writes it from an
+//! events `.jsonl` file). The
 //! same events go to the server's Wasmtime in the end-to-end test and the demo, so the
 //! two sets of results can be compared line by line.
 
@@ -12,13 +12,12 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use tern_core::Event;
+use tern_core::feed::{self, MAX_FEED_BYTES};
 
 use crate::semihost::{HostFile, Mode};
 
 /// The feed file, relative to QEMU's working directory.
 pub const FEED_FILE: &core::ffi::CStr = c"tern-feed.bin";
-/// Largest feed the board accepts: it is read into RAM whole.
-pub const MAX_FEED_BYTES: usize = 16 * 1024;
 
 /// The config and the events.
 #[derive(Default)]
@@ -38,7 +37,7 @@ pub enum FeedError {
     TooLarge(usize),
     /// The host could not read it.
     Read,
-    /// Not a postcard-encoded feed.
+    /// Not a feed ([`tern_core::feed`]).
     Decode,
 }
 
@@ -68,7 +67,7 @@ impl Feed {
         }
         let mut bytes = vec![0; len];
         f.read_at(0, &mut bytes).map_err(|_| FeedError::Read)?;
-        let (config, events) = postcard::from_bytes(&bytes).map_err(|_| FeedError::Decode)?;
+        let (config, events) = feed::decode(&bytes).ok_or(FeedError::Decode)?;
         Ok(Feed { config, events })
     }
 }
