@@ -220,6 +220,9 @@ pub enum AgentError {
     /// The trial was rolled back; run the active component again (what
     /// `mark_running_slot_invalid_and_reboot` returns instead of rebooting).
     RestartRequired,
+    /// The downloaded bundle verifies, but its SHA-256 is not the assignment's: it is
+    /// not what the server assigned, and is not run.
+    NotAssigned,
 }
 
 impl fmt::Display for AgentError {
@@ -275,6 +278,9 @@ impl fmt::Display for AgentError {
             AgentError::RestartRequired => {
                 f.write_str("trial rolled back: restart the component from the active slot")
             }
+            AgentError::NotAssigned => f.write_str(
+                "the bytes verify but are not the assigned bundle (SHA-256 differs); nothing activated",
+            ),
         }
     }
 }
@@ -302,7 +308,8 @@ impl embedded_svc::io::Error for AgentError {
             AgentError::Rejected(_) => ErrorKind::PermissionDenied,
             AgentError::Bundle(_)
             | AgentError::PayloadTooLong { .. }
-            | AgentError::SlotCorrupt { .. } => ErrorKind::InvalidData,
+            | AgentError::SlotCorrupt { .. }
+            | AgentError::NotAssigned => ErrorKind::InvalidData,
             AgentError::TooLargeForSlot { .. } => ErrorKind::OutOfMemory,
             AgentError::NothingInstalled { .. } => ErrorKind::NotFound,
             AgentError::TrialInProgress { .. }

@@ -8,6 +8,9 @@
 //!   device that boots a valid, signed component: the old one or the new one.
 //! - [`Supervisor`] decides, from a trial run's outcomes, whether to confirm or roll
 //!   back, and produces the [`Report`] for the fleet server. It knows no engine.
+//! - [`Agent`] is the one update agent, sans-IO: check-ins, the report queue,
+//!   downloads with resume, trial and settle. The gateway and the device firmware
+//!   drive it.
 //! - [`ota`] implements embedded-svc's OTA traits on the slot manager.
 //! - [`sim::SimFlash`] is a simulated NOR flash that enforces erase-before-write,
 //!   counts operations and tears the one it cuts power in; the power-fail tests run
@@ -18,6 +21,7 @@
 
 extern crate alloc;
 
+pub mod agent;
 pub mod error;
 pub mod layout;
 pub mod meta;
@@ -26,10 +30,11 @@ pub mod sim;
 pub mod slots;
 pub mod supervisor;
 
+pub use agent::{Action, Agent, Flow, Notice, Workload};
 pub use error::{AgentError, CorruptReason, FlashOp, LayoutError};
 pub use layout::SlotLayout;
 pub use meta::SlotState;
-pub use slots::{BundleWriter, ComponentInfo, SlotId, SlotManager, Update};
+pub use slots::{BundleWriter, ComponentInfo, Expected, Receiving, SlotId, SlotManager, Update};
 pub use supervisor::{ComponentId, Decision, Report, RollbackReason, Supervisor, TrialPolicy};
 
 #[cfg(test)]

@@ -209,9 +209,8 @@ impl<'a, F: NorFlash> OtaUpdate for BundleWriter<'a, F> {
 
     fn finish(self) -> Result<Staged<'a, F>, AgentError> {
         match self.finish_returning() {
-            (Some(mgr), Ok(info)) => Ok(Staged { mgr, info }),
+            (mgr, Ok(info)) => Ok(Staged { mgr, info }),
             (_, Err(e)) => Err(e),
-            (None, Ok(_)) => Err(AgentError::UpdateAborted),
         }
     }
 

@@ -188,6 +188,21 @@ pub struct SlotManager<F: NorFlash> {
     staged: Option<ComponentInfo>,
     boot_fault: Option<AgentError>,
     boot_report: Option<Report>,
+    /// What an erased byte reads as.
+    erased: u8,
+}
+
+/// The bundle a resumed transfer must be, as the fleet's assignment names it.
+#[derive(Clone, Copy, Debug)]
+pub struct Expected<'a> {
+    /// Whole bundle length (header and payload).
+    pub bundle_len: u32,
+    /// Component name.
+    pub name: &'a str,
+    /// Component version.
+    pub version: Version,
+    /// Anti-rollback counter.
+    pub security_counter: u64,
 }
 
 /// How much of a stored bundle [`SlotManager::verify_slot`] checks.
@@ -246,6 +261,7 @@ impl<F: NorFlash> SlotManager<F> {
             staged: None,
             boot_fault: None,
             boot_report: None,
+            erased: 0xFF,
         };
         mgr.load_metadata()?;
         if let Some(t) = mgr.record.slot_in(SlotState::Trial) {
@@ -381,23 +397,157 @@ impl<F: NorFlash> SlotManager<F> {
     pub fn begin_update(&mut self, header: &Header) -> Result<Update<'_, F>, AgentError> {
         let mut prepared = self.prepare_update(header)?;
         let bytes = core::mem::take(&mut prepared.header_bytes);
-        let mut update = Update::new(self, prepared);
-        update.program(&bytes)?;
-        Ok(update)
+        let mut state = UpdateState::new(prepared);
+        state.program(self, &bytes)?;
+        Ok(Update { mgr: self, state })
     }
 
     /// Starts an update from the whole bundle as a byte stream (header first), for
     /// transports that do not parse the header themselves, and for the embedded-svc
     /// OTA API.
     pub fn begin_bundle(&mut self) -> Result<BundleWriter<'_, F>, AgentError> {
+        let rx = self.start_receiving()?;
+        Ok(BundleWriter { mgr: self, rx })
+    }
+
+    /// [`Self::begin_bundle`] as an owned [`Receiving`], for callers that keep the
+    /// manager and the update side by side.
+    pub fn start_receiving(&mut self) -> Result<Receiving, AgentError> {
         if let Some(t) = self.record.slot_in(SlotState::Trial) {
             return Err(AgentError::TrialInProgress {
                 slot: self.layout.slots[t].name,
             });
         }
-        Ok(BundleWriter {
-            stage: Some(Stage::Header(self, HeaderDecoder::new())),
+        Ok(Receiving {
+            stage: RxStage::Header(HeaderDecoder::new()),
+            accepted: 0,
         })
+    }
+
+    /// Picks up a bundle transfer that an earlier attempt, or an earlier boot, left
+    /// part-written in the inactive slot, so only the rest has to be fetched.
+    ///
+    /// The slot's content counts only if its header is complete, names exactly the
+    /// `expected` bundle (name, version, counter, total length) and passes the board's
+    /// policy again; the bytes written so far are re-hashed from flash, and the write
+    /// position is the end of the last write unit holding a programmed byte. Nothing
+    /// is erased or written here. `Ok(None)`: nothing to resume, start from the first
+    /// byte. Whatever was resumed is still checked whole at [`Receiving::finish`]
+    /// (signed payload hash, read-back), so a stale or torn prefix can only cost a
+    /// re-fetch, never install anything.
+    pub fn resume_receiving(
+        &mut self,
+        expected: &Expected<'_>,
+    ) -> Result<Option<Receiving>, AgentError> {
+        if let Some(t) = self.record.slot_in(SlotState::Trial) {
+            return Err(AgentError::TrialInProgress {
+                slot: self.layout.slots[t].name,
+            });
+        }
+        let target = self.record.slot_in(SlotState::Active).map_or(0, |a| 1 - a);
+        let slot = self.layout.slots[target];
+        let len = expected.bundle_len;
+        if len == 0 || len > slot.size {
+            return Ok(None);
+        }
+        // The header, read back through the same decoder a transfer uses.
+        let mut decoder = HeaderDecoder::new();
+        let mut buf = [0u8; READ_CHUNK];
+        let mut pos = 0u32;
+        let header = loop {
+            if pos >= len {
+                return Ok(None);
+            }
+            let n = (len - pos).min(READ_CHUNK as u32) as usize;
+            // A unit that does not read (ECC over a torn write) means: start again.
+            if self.read(slot.offset + pos, &mut buf[..n]).is_err() {
+                return Ok(None);
+            }
+            pos += n as u32;
+            match decoder.feed(&buf[..n]) {
+                Err(_) => return Ok(None),
+                Ok(None) => {}
+                Ok(Some((header, _))) => break header,
+            }
+        };
+        let m = &header.manifest;
+        if m.name != expected.name
+            || m.version != expected.version
+            || m.security_counter != expected.security_counter
+            || header.len() as u64 + u64::from(m.payload_len) != u64::from(len)
+        {
+            return Ok(None);
+        }
+        // How far the slot is written: scan back from the end for a programmed byte.
+        let unit = F::WRITE_SIZE.max(1) as u32;
+        let mut end = len;
+        let mut last = None;
+        while end > 0 && last.is_none() {
+            let n = end.min(READ_CHUNK as u32);
+            let from = end - n;
+            if self
+                .read(slot.offset + from, &mut buf[..n as usize])
+                .is_err()
+            {
+                return Ok(None);
+            }
+            last = buf[..n as usize]
+                .iter()
+                .rposition(|b| *b != self.erased)
+                .map(|i| from + i as u32);
+            end = from;
+        }
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let written = ((last + 1).div_ceil(unit) * unit).min(len);
+        let header_len = header.len() as u32;
+        if written <= header_len {
+            return Ok(None);
+        }
+        let Ok(prepared) = self.plan_update(&header) else {
+            // Refused now: a fresh transfer gets the refusal with its reason.
+            return Ok(None);
+        };
+        if prepared.slot != target {
+            return Ok(None);
+        }
+        self.forget_staged(target)?;
+        let mut state = UpdateState::new(prepared);
+        let mut at = 0u32;
+        while at < written {
+            let n = (written - at).min(READ_CHUNK as u32) as usize;
+            if self.read(slot.offset + at, &mut buf[..n]).is_err() {
+                return Ok(None);
+            }
+            let chunk = &buf[..n];
+            state.whole.update(chunk);
+            let payload_from = (header_len.saturating_sub(at) as usize).min(n);
+            if let Some(checker) = state.checker.as_mut()
+                && checker.update(&chunk[payload_from..]).is_err()
+            {
+                return Ok(None);
+            }
+            at += n as u32;
+        }
+        state.received = u64::from(written - header_len);
+        state.written = written;
+        Ok(Some(Receiving {
+            stage: RxStage::Payload(Box::new(state)),
+            accepted: u64::from(written),
+        }))
+    }
+
+    /// The value an erased flash byte reads as (`0xFF` unless
+    /// [`Self::set_erased_value`] said otherwise); [`Self::resume_receiving`] needs it
+    /// to tell written bytes from erased ones.
+    pub fn erased_value(&self) -> u8 {
+        self.erased
+    }
+
+    /// Sets [`Self::erased_value`], for flash that erases to `0x00`.
+    pub fn set_erased_value(&mut self, erased: u8) {
+        self.erased = erased;
     }
 
     /// Starts the trial of the staged component: checks it again from flash (if this
@@ -492,6 +642,33 @@ impl<F: NorFlash> SlotManager<F> {
 
     /// The policy check, the slot choice and the erase of [`Self::begin_update`].
     fn prepare_update(&mut self, header: &Header) -> Result<Prepared, AgentError> {
+        let prepared = self.plan_update(header)?;
+        self.forget_staged(prepared.slot)?;
+        let slot = self.layout.slots[prepared.slot];
+        let sector = u64::from(self.layout.sector_size);
+        let erase_len = u64::from(prepared.bundle_len).div_ceil(sector) * sector;
+        let end = slot.offset + erase_len as u32;
+        self.flash
+            .erase(slot.offset, end)
+            .map_err(flash_err(FlashOp::Erase, slot.offset))?;
+        Ok(prepared)
+    }
+
+    /// A staged bundle in `target` could still be started; forget it before its slot
+    /// is written, so the metadata never names a slot being changed.
+    fn forget_staged(&mut self, target: usize) -> Result<(), AgentError> {
+        if self.record.states[target] == SlotState::Staged {
+            let mut r = self.record;
+            r.states[target] = SlotState::Empty;
+            r.lens[target] = 0;
+            self.commit(r)?;
+        }
+        self.staged = None;
+        Ok(())
+    }
+
+    /// The policy check and the slot choice of an update, changing nothing.
+    fn plan_update(&mut self, header: &Header) -> Result<Prepared, AgentError> {
         if let Some(t) = self.record.slot_in(SlotState::Trial) {
             return Err(AgentError::TrialInProgress {
                 slot: self.layout.slots[t].name,
@@ -511,20 +688,6 @@ impl<F: NorFlash> SlotManager<F> {
             });
         }
         let header_bytes = header_bytes(header);
-        if self.record.states[target] == SlotState::Staged {
-            // A staged bundle could still be started; forget it before destroying it.
-            let mut r = self.record;
-            r.states[target] = SlotState::Empty;
-            r.lens[target] = 0;
-            self.commit(r)?;
-        }
-        self.staged = None;
-        let sector = u64::from(self.layout.sector_size);
-        let erase_len = bundle_len.div_ceil(sector) * sector;
-        let end = slot.offset + erase_len as u32;
-        self.flash
-            .erase(slot.offset, end)
-            .map_err(flash_err(FlashOp::Erase, slot.offset))?;
         Ok(Prepared {
             manifest: header.manifest.clone(),
             header_len: header.len() as u32,
@@ -714,6 +877,13 @@ impl<F: NorFlash> SlotManager<F> {
 /// slot stays empty and the active component is untouched.
 pub struct Update<'a, F: NorFlash> {
     mgr: &'a mut SlotManager<F>,
+    state: UpdateState,
+}
+
+/// The progress of an update, owned: it borrows nothing, so a state machine (the
+/// [`crate::agent::Agent`]) can keep it between calls while it holds the manager too.
+/// Every method takes the manager the update was begun on.
+struct UpdateState {
     manifest: Manifest,
     header_len: u32,
     grant: Grant,
@@ -736,18 +906,42 @@ pub struct Update<'a, F: NorFlash> {
 impl<F: NorFlash> fmt::Debug for Update<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Update")
-            .field("slot", &self.mgr.layout.slots[self.slot].name)
-            .field("received", &self.received)
-            .field("declared", &self.declared)
-            .field("failed", &self.failed)
+            .field("slot", &self.mgr.layout.slots[self.state.slot].name)
+            .field("received", &self.state.received)
+            .field("declared", &self.state.declared)
+            .field("failed", &self.state.failed)
             .finish()
     }
 }
 
 impl<'a, F: NorFlash> Update<'a, F> {
-    fn new(mgr: &'a mut SlotManager<F>, p: Prepared) -> Self {
-        Update {
-            mgr,
+    /// The slot being written.
+    pub fn slot(&self) -> SlotId {
+        self.mgr.slot_id(self.state.slot)
+    }
+
+    /// Payload bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.state.received
+    }
+
+    /// Writes the next payload bytes. More bytes than the signed manifest declares
+    /// abandon the update with [`AgentError::PayloadTooLong`].
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), AgentError> {
+        self.state.write(self.mgr, chunk)
+    }
+
+    /// Ends the update: checks the payload's length and hash, pads the last write
+    /// unit, reads the whole slot back and checks it hashes to exactly the bytes that
+    /// were verified on the way in, and records it as staged.
+    pub fn finish(mut self) -> Result<ComponentInfo, AgentError> {
+        self.state.finish(self.mgr)
+    }
+}
+
+impl UpdateState {
+    fn new(p: Prepared) -> Self {
+        UpdateState {
             manifest: p.manifest,
             header_len: p.header_len,
             grant: p.grant,
@@ -755,7 +949,7 @@ impl<'a, F: NorFlash> Update<'a, F> {
             slot: p.slot,
             checker: Some(p.checker),
             received: 0,
-            pending: Vec::with_capacity(F::WRITE_SIZE),
+            pending: Vec::new(),
             written: 0,
             declared: p.declared,
             bundle_len: p.bundle_len,
@@ -763,19 +957,11 @@ impl<'a, F: NorFlash> Update<'a, F> {
         }
     }
 
-    /// The slot being written.
-    pub fn slot(&self) -> SlotId {
-        self.mgr.slot_id(self.slot)
-    }
-
-    /// Payload bytes received so far.
-    pub fn received(&self) -> u64 {
-        self.received
-    }
-
-    /// Writes the next payload bytes. More bytes than the signed manifest declares
-    /// abandon the update with [`AgentError::PayloadTooLong`].
-    pub fn write(&mut self, chunk: &[u8]) -> Result<(), AgentError> {
+    fn write<F: NorFlash>(
+        &mut self,
+        mgr: &mut SlotManager<F>,
+        chunk: &[u8],
+    ) -> Result<(), AgentError> {
         let Some(checker) = self.checker.as_mut().filter(|_| !self.failed) else {
             return Err(AgentError::UpdateAborted);
         };
@@ -786,24 +972,13 @@ impl<'a, F: NorFlash> Update<'a, F> {
             });
         }
         self.received += chunk.len() as u64;
-        self.program(chunk)
+        self.program(mgr, chunk)
     }
 
-    /// Ends the update: checks the payload's length and hash, pads the last write
-    /// unit, reads the whole slot back and checks it hashes to exactly the bytes that
-    /// were verified on the way in, and records it as staged.
-    pub fn finish(self) -> Result<ComponentInfo, AgentError> {
-        self.finish_returning().1
-    }
-
-    /// [`Self::finish`], also handing back the manager (for the OTA API's
-    /// `finish`/`activate` split).
-    fn finish_returning(mut self) -> (&'a mut SlotManager<F>, Result<ComponentInfo, AgentError>) {
-        let result = self.finish_inner();
-        (self.mgr, result)
-    }
-
-    fn finish_inner(&mut self) -> Result<ComponentInfo, AgentError> {
+    fn finish<F: NorFlash>(
+        &mut self,
+        mgr: &mut SlotManager<F>,
+    ) -> Result<ComponentInfo, AgentError> {
         let Some(checker) = self.checker.take().filter(|_| !self.failed) else {
             return Err(AgentError::UpdateAborted);
         };
@@ -812,12 +987,11 @@ impl<'a, F: NorFlash> Update<'a, F> {
             // Any value can be programmed onto erased cells; the padding is never read.
             let mut unit = core::mem::take(&mut self.pending);
             unit.resize(F::WRITE_SIZE, 0xFF);
-            self.write_flash(&unit)?;
+            self.write_flash(mgr, &unit)?;
         }
         let written: [u8; 32] = core::mem::replace(&mut self.whole, Sha256::new())
             .finalize()
             .into();
-        let mgr = &mut *self.mgr;
         if mgr.hash_slot(self.slot, self.bundle_len)? != written {
             return Err(AgentError::SlotCorrupt {
                 slot: mgr.layout.slots[self.slot].name,
@@ -840,7 +1014,11 @@ impl<'a, F: NorFlash> Update<'a, F> {
     }
 
     /// Programs `bytes` after what is already written, a whole write unit at a time.
-    fn program(&mut self, mut bytes: &[u8]) -> Result<(), AgentError> {
+    fn program<F: NorFlash>(
+        &mut self,
+        mgr: &mut SlotManager<F>,
+        mut bytes: &[u8],
+    ) -> Result<(), AgentError> {
         self.whole.update(bytes);
         let unit = F::WRITE_SIZE.max(1);
         if !self.pending.is_empty() {
@@ -851,21 +1029,25 @@ impl<'a, F: NorFlash> Update<'a, F> {
                 return Ok(());
             }
             let full = core::mem::take(&mut self.pending);
-            self.write_flash(&full)?;
+            self.write_flash(mgr, &full)?;
             self.pending = full;
             self.pending.clear();
         }
         let aligned = bytes.len() / unit * unit;
         if aligned > 0 {
-            self.write_flash(&bytes[..aligned])?;
+            self.write_flash(mgr, &bytes[..aligned])?;
         }
         self.pending.extend_from_slice(&bytes[aligned..]);
         Ok(())
     }
 
-    fn write_flash(&mut self, bytes: &[u8]) -> Result<(), AgentError> {
-        let offset = self.mgr.layout.slots[self.slot].offset + self.written;
-        if let Err(e) = self.mgr.flash.write(offset, bytes) {
+    fn write_flash<F: NorFlash>(
+        &mut self,
+        mgr: &mut SlotManager<F>,
+        bytes: &[u8],
+    ) -> Result<(), AgentError> {
+        let offset = mgr.layout.slots[self.slot].offset + self.written;
+        if let Err(e) = mgr.flash.write(offset, bytes) {
             self.failed = true;
             return Err(flash_err(FlashOp::Write, offset)(e));
         }
@@ -874,66 +1056,123 @@ impl<'a, F: NorFlash> Update<'a, F> {
     }
 }
 
-/// Feeds a whole bundle (header, then payload) into the inactive slot, parsing the
-/// header as it streams in. Made by [`SlotManager::begin_bundle`].
-pub struct BundleWriter<'a, F: NorFlash> {
-    stage: Option<Stage<'a, F>>,
+/// A whole bundle (header, then payload) being received into the inactive slot,
+/// owned like the update it becomes: made by [`SlotManager::start_receiving`] or
+/// [`SlotManager::resume_receiving`], fed with [`Receiving::write`] and ended with
+/// [`Receiving::finish`], each given the same manager. Dropping it abandons the
+/// update.
+pub struct Receiving {
+    stage: RxStage,
+    /// Bundle bytes accepted so far, header included.
+    accepted: u64,
 }
 
-enum Stage<'a, F: NorFlash> {
-    Header(&'a mut SlotManager<F>, HeaderDecoder),
+enum RxStage {
+    Header(HeaderDecoder),
     /// Boxed: an update carries its hashers and manifest, the other stages little.
-    Payload(Box<Update<'a, F>>),
-    Failed(&'a mut SlotManager<F>),
+    Payload(Box<UpdateState>),
+    Failed,
 }
 
-impl<F: NorFlash> fmt::Debug for BundleWriter<'_, F> {
+impl fmt::Debug for Receiving {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let stage = match &self.stage {
-            Some(Stage::Header(..)) => "header",
-            Some(Stage::Payload(_)) => "payload",
-            Some(Stage::Failed(_)) | None => "failed",
+            RxStage::Header(..) => "header",
+            RxStage::Payload(_) => "payload",
+            RxStage::Failed => "failed",
         };
-        f.debug_struct("BundleWriter")
+        f.debug_struct("Receiving")
             .field("stage", &stage)
+            .field("accepted", &self.accepted)
             .finish()
     }
 }
 
-impl<'a, F: NorFlash> BundleWriter<'a, F> {
+impl Receiving {
+    /// Bundle bytes accepted so far, header included: where a resumed transfer
+    /// continues (an HTTP `Range` from here).
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
     /// Writes the next bundle bytes. Once the header is complete it is checked against
     /// the board (nothing is erased before that), then the inactive slot is erased and
     /// the rest streams in. After an error every later write fails.
-    pub fn write(&mut self, chunk: &[u8]) -> Result<(), AgentError> {
-        let Some(stage) = self.stage.take() else {
-            return Err(AgentError::UpdateAborted);
-        };
+    pub fn write<F: NorFlash>(
+        &mut self,
+        mgr: &mut SlotManager<F>,
+        chunk: &[u8],
+    ) -> Result<(), AgentError> {
+        let stage = core::mem::replace(&mut self.stage, RxStage::Failed);
         let (next, result) = match stage {
-            Stage::Header(mgr, mut decoder) => match decoder.feed(chunk) {
-                Err(e) => (Stage::Failed(mgr), Err(AgentError::Bundle(e))),
-                Ok(None) => (Stage::Header(mgr, decoder), Ok(())),
+            RxStage::Header(mut decoder) => match decoder.feed(chunk) {
+                Err(e) => (RxStage::Failed, Err(AgentError::Bundle(e))),
+                Ok(None) => (RxStage::Header(decoder), Ok(())),
                 Ok(Some((header, rest))) => match mgr.prepare_update(&header) {
-                    Err(e) => (Stage::Failed(mgr), Err(e)),
+                    Err(e) => (RxStage::Failed, Err(e)),
                     Ok(mut prepared) => {
                         let bytes = core::mem::take(&mut prepared.header_bytes);
-                        let mut update = Box::new(Update::new(mgr, prepared));
-                        let result = update.program(&bytes).and_then(|()| update.write(rest));
-                        (Stage::Payload(update), result)
+                        let mut update = Box::new(UpdateState::new(prepared));
+                        let result = update
+                            .program(mgr, &bytes)
+                            .and_then(|()| update.write(mgr, rest));
+                        (RxStage::Payload(update), result)
                     }
                 },
             },
-            Stage::Payload(mut update) => {
-                let result = update.write(chunk);
-                (Stage::Payload(update), result)
+            RxStage::Payload(mut update) => {
+                let result = update.write(mgr, chunk);
+                (RxStage::Payload(update), result)
             }
-            Stage::Failed(mgr) => (Stage::Failed(mgr), Err(AgentError::UpdateAborted)),
+            RxStage::Failed => (RxStage::Failed, Err(AgentError::UpdateAborted)),
         };
-        self.stage = Some(next);
+        self.stage = if result.is_ok() {
+            next
+        } else {
+            RxStage::Failed
+        };
+        if result.is_ok() {
+            self.accepted += chunk.len() as u64;
+        }
         result
     }
 
     /// Ends the bundle: like [`Update::finish`]; a bundle that ended inside its header
     /// is [`BundleError::Truncated`].
+    pub fn finish<F: NorFlash>(
+        self,
+        mgr: &mut SlotManager<F>,
+    ) -> Result<ComponentInfo, AgentError> {
+        match self.stage {
+            RxStage::Header(decoder) => Err(AgentError::Bundle(decoder.truncated())),
+            RxStage::Payload(mut update) => update.finish(mgr),
+            RxStage::Failed => Err(AgentError::UpdateAborted),
+        }
+    }
+}
+
+/// Feeds a whole bundle (header, then payload) into the inactive slot, parsing the
+/// header as it streams in. Made by [`SlotManager::begin_bundle`].
+pub struct BundleWriter<'a, F: NorFlash> {
+    mgr: &'a mut SlotManager<F>,
+    rx: Receiving,
+}
+
+impl<F: NorFlash> fmt::Debug for BundleWriter<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BundleWriter")
+            .field("rx", &self.rx)
+            .finish()
+    }
+}
+
+impl<'a, F: NorFlash> BundleWriter<'a, F> {
+    /// Writes the next bundle bytes: [`Receiving::write`].
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), AgentError> {
+        self.rx.write(self.mgr, chunk)
+    }
+
+    /// Ends the bundle: [`Receiving::finish`].
     pub fn finish(self) -> Result<ComponentInfo, AgentError> {
         self.finish_returning().1
     }
@@ -941,21 +1180,9 @@ impl<'a, F: NorFlash> BundleWriter<'a, F> {
     /// [`Self::finish`], handing back the manager.
     pub(crate) fn finish_returning(
         self,
-    ) -> (
-        Option<&'a mut SlotManager<F>>,
-        Result<ComponentInfo, AgentError>,
-    ) {
-        match self.stage {
-            Some(Stage::Header(mgr, decoder)) => {
-                (Some(mgr), Err(AgentError::Bundle(decoder.truncated())))
-            }
-            Some(Stage::Payload(update)) => {
-                let (mgr, result) = (*update).finish_returning();
-                (Some(mgr), result)
-            }
-            Some(Stage::Failed(mgr)) => (Some(mgr), Err(AgentError::UpdateAborted)),
-            None => (None, Err(AgentError::UpdateAborted)),
-        }
+    ) -> (&'a mut SlotManager<F>, Result<ComponentInfo, AgentError>) {
+        let result = self.rx.finish(self.mgr);
+        (self.mgr, result)
     }
 }
 

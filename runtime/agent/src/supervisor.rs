@@ -552,7 +552,7 @@ mod tests {
             reason: RollbackReason::HealthCheckFailed("é".repeat(200)),
         };
         let wire = long.to_protocol([1; 32]);
-        assert_eq!(wire.bundle_sha256(), &[1; 32]);
+        assert_eq!(wire.bundle_sha256(), Some(&[1; 32]));
         let reason = wire.reason().unwrap_or_default();
         assert!(reason.len() <= protocol::MAX_REASON_LEN && reason.len() > 200);
         let rejected = Report::Rejected {

@@ -8,6 +8,7 @@
 //! A device firmware's `build.rs` also takes its constants ([`device_code`]: component
 //! flash address, network settings, peripherals) and its linker `memory.x`
 //! ([`memory_x`]) from its board.toml's device sections.
+//! [`firmware::build`] is the whole build script of a device firmware.
 //!
 //! ```no_run
 //! // build.rs
@@ -22,6 +23,7 @@
 mod check;
 mod device;
 mod error;
+pub mod firmware;
 mod generate;
 mod schema;
 

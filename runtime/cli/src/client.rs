@@ -5,7 +5,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tern_core::protocol::{CheckIn, CheckInReply};
 
 /// A failed call: what was asked, and why it failed.
 #[derive(Debug)]
@@ -34,6 +33,15 @@ impl std::error::Error for ClientError {}
 pub struct Client {
     authority: String,
     token: String,
+}
+
+/// A piece of a streamed answer ([`Client::exchange`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Piece<'a> {
+    /// The status code, first.
+    Status(u16),
+    /// The next bytes of the body.
+    Data(&'a [u8]),
 }
 
 /// A response: status and body.
@@ -137,97 +145,67 @@ impl Client {
         })
     }
 
-    /// `POST /device/v1/check-in`.
-    pub async fn check_in(&self, msg: &CheckIn) -> Result<CheckInReply, ClientError> {
-        let body = postcard::to_allocvec(msg).map_err(|e| ClientError {
-            what: "check-in".into(),
-            reason: e.to_string(),
-            status: None,
-        })?;
-        let r = self
-            .send(
-                Method::POST,
-                "/device/v1/check-in",
-                Some("application/postcard"),
-                None,
-                body,
-            )
-            .await?;
-        postcard::from_bytes(&r.body).map_err(|e| ClientError {
-            what: "check-in".into(),
-            reason: format!("unreadable reply: {e}"),
-            status: Some(r.status.as_u16()),
-        })
-    }
-
-    /// `GET /device/v1/bundles/{id}` from byte `from` on (a resumed download),
-    /// handing each piece of the body to `sink` as it arrives, so that a dropped
-    /// connection keeps what was received and the next attempt resumes after it.
-    pub async fn download_from(
+    /// Sends one device request on a fresh connection and streams the answer to
+    /// `sink`: first [`Piece::Status`], then each [`Piece::Data`] as it arrives, so a
+    /// dropped connection keeps what was received. `sink` returns `false` to stop
+    /// reading (the connection is dropped). An error means the request could not be
+    /// sent or the connection dropped before the answer ended.
+    pub async fn exchange(
         &self,
-        id: &str,
-        from: u64,
-        mut sink: impl FnMut(&[u8]) -> Result<(), String>,
+        method: Method,
+        path: &str,
+        range_from: Option<u64>,
+        body: Vec<u8>,
+        mut sink: impl FnMut(Piece<'_>) -> bool,
     ) -> Result<(), ClientError> {
-        let path = format!("/device/v1/bundles/{id}");
-        let what = format!("GET {path}");
-        let err = |reason: String, status: Option<u16>| ClientError {
+        let what = format!("{method} {path}");
+        let err = |reason: String| ClientError {
             what: what.clone(),
             reason,
-            status,
+            status: None,
         };
         let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
-            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority), None))?;
+            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
         let _ = stream.set_nodelay(true);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| err(e.to_string(), None))?;
+            .map_err(|e| err(e.to_string()))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
         let mut req = Request::builder()
-            .method(Method::GET)
-            .uri(&path)
+            .method(method)
+            .uri(path)
             .header(hyper::header::HOST, &self.authority)
             .header(
                 hyper::header::AUTHORIZATION,
                 format!("Bearer {}", self.token),
             );
-        if from > 0 {
+        if !body.is_empty() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/octet-stream");
+        }
+        if let Some(from) = range_from {
             req = req.header(hyper::header::RANGE, format!("bytes={from}-"));
         }
         let req = req
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| err(e.to_string(), None))?;
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| err(e.to_string()))?;
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| err(e.to_string(), None))?;
-        let status = resp.status();
-        let expected = if from > 0 {
-            StatusCode::PARTIAL_CONTENT
-        } else {
-            StatusCode::OK
-        };
-        if status != expected {
-            let body = resp.into_body().collect().await.map(|b| b.to_bytes());
-            let text = body.map(|b| String::from_utf8_lossy(&b).trim().to_string());
-            return Err(err(
-                format!("expected {expected}: {}", text.unwrap_or_default()),
-                Some(status.as_u16()),
-            ));
+            .map_err(|e| err(e.to_string()))?;
+        if !sink(Piece::Status(resp.status().as_u16())) {
+            return Ok(());
         }
         let mut body = resp.into_body();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                err(
-                    format!("connection dropped during the download: {e}"),
-                    Some(status.as_u16()),
-                )
-            })?;
-            if let Some(data) = frame.data_ref() {
-                sink(data).map_err(|e| err(e, Some(status.as_u16())))?;
+            let frame =
+                frame.map_err(|e| err(format!("connection dropped during the answer: {e}")))?;
+            if let Some(data) = frame.data_ref()
+                && !sink(Piece::Data(data))
+            {
+                return Ok(());
             }
         }
         Ok(())

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 use tern_core::host::SimPlatform;
+use tern_core::results::{Outcome, ResultLine};
 use tern_core::{
     Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Output, Platform, Sample,
-    Value,
 };
 
 /// Which engine runs the component.
@@ -138,47 +138,32 @@ impl Transcript {
             .iter()
             .filter_map(|l| {
                 let call = l.get("call")?.as_str()?;
-                let mut line = format!("result {call}");
-                if let Some(seq) = l.get("seq") {
-                    line += &format!(" #{seq}");
-                }
-                if let Some(ok) = l.get("ok") {
-                    line += ": ok";
-                    let outputs: Vec<Output> =
-                        serde_json::from_value(ok.clone()).unwrap_or_default();
-                    for (i, o) in outputs.iter().enumerate() {
-                        line += if i == 0 { " " } else { ", " };
-                        line += &show_output(o);
-                    }
+                let event = l.get("seq").and_then(serde_json::Value::as_u64);
+                let outputs: Vec<Output>;
+                let message;
+                let outcome = if let Some(ok) = l.get("ok") {
+                    outputs = serde_json::from_value(ok.clone()).unwrap_or_default();
+                    Outcome::Ok(&outputs)
                 } else if let Some(e) = l.get("err") {
-                    line += &format!(": component error: {}", e.as_str().unwrap_or_default());
-                } else if let Some(e) = l.get("error") {
-                    line += &format!(
-                        ": runtime error: {}",
-                        e["message"].as_str().unwrap_or_default()
-                    );
-                }
-                Some(line)
+                    Outcome::ComponentError(e.as_str().unwrap_or_default())
+                } else {
+                    message = l
+                        .get("error")
+                        .and_then(|e| e["message"].as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    Outcome::RuntimeError(&message)
+                };
+                Some(
+                    ResultLine {
+                        call,
+                        event,
+                        outcome,
+                    }
+                    .to_string(),
+                )
             })
             .collect()
-    }
-}
-
-/// One output as a result line shows it.
-fn show_output(o: &Output) -> String {
-    let value = match &o.value {
-        Value::Milli(m) => format!(
-            "{}{}.{:03}",
-            if *m < 0 { "-" } else { "" },
-            m.unsigned_abs() / 1000,
-            m.unsigned_abs() % 1000
-        ),
-        Value::Flag(b) => b.to_string(),
-        Value::Text(t) => format!("{t:?}"),
-    };
-    match &o.unit {
-        Some(u) => format!("{}={value} {u}", o.name),
-        None => format!("{}={value}", o.name),
     }
 }
 

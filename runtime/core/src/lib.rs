@@ -17,6 +17,7 @@ pub mod host;
 pub mod limits;
 pub mod policy;
 pub mod protocol;
+pub mod results;
 pub mod wit;
 
 pub use engine::{Engine, Instance};

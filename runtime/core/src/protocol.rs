@@ -121,26 +121,35 @@ pub enum Report {
         /// Why (the policy or format error), at most [`MAX_REASON_LEN`] bytes.
         reason: String,
     },
+    /// The agent's report queue overflowed: this many reports (the oldest) were
+    /// dropped before any check-in could carry them. Sent first in the next check-in.
+    Dropped {
+        /// How many.
+        count: u32,
+    },
 }
 
 impl Report {
-    /// The SHA-256 of the bundle the report is about.
-    pub fn bundle_sha256(&self) -> &[u8; 32] {
+    /// The SHA-256 of the bundle the report is about (`None` for [`Report::Dropped`]).
+    pub fn bundle_sha256(&self) -> Option<&[u8; 32]> {
         match self {
             Report::Installed { bundle_sha256 }
             | Report::Confirmed { bundle_sha256 }
             | Report::RolledBack { bundle_sha256, .. }
-            | Report::Rejected { bundle_sha256, .. } => bundle_sha256,
+            | Report::Rejected { bundle_sha256, .. } => Some(bundle_sha256),
+            Report::Dropped { .. } => None,
         }
     }
 
-    /// The outcome's name: `installed`, `confirmed`, `rolled-back` or `rejected`.
+    /// The outcome's name: `installed`, `confirmed`, `rolled-back`, `rejected` or
+    /// `reports-dropped`.
     pub fn outcome(&self) -> &'static str {
         match self {
             Report::Installed { .. } => "installed",
             Report::Confirmed { .. } => "confirmed",
             Report::RolledBack { .. } => "rolled-back",
             Report::Rejected { .. } => "rejected",
+            Report::Dropped { .. } => "reports-dropped",
         }
     }
 
@@ -148,7 +157,7 @@ impl Report {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Report::RolledBack { reason, .. } | Report::Rejected { reason, .. } => Some(reason),
-            Report::Installed { .. } | Report::Confirmed { .. } => None,
+            Report::Installed { .. } | Report::Confirmed { .. } | Report::Dropped { .. } => None,
         }
     }
 }

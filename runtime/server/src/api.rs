@@ -798,7 +798,7 @@ async fn check_in(shared: &Shared, req: Request<Incoming>) -> Result<Resp, ApiEr
     for r in &msg.reports {
         tracing::info!(
             device = %id,
-            bundle = %protocol::bundle_id(r.bundle_sha256()),
+            bundle = %r.bundle_sha256().map(protocol::bundle_id).unwrap_or_default(),
             outcome = r.outcome(),
             reason = r.reason().unwrap_or(""),
             "device report"

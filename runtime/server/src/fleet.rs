@@ -496,7 +496,10 @@ impl Fleet {
         s.last_check_in_ms = Some(now);
         s.check_ins += 1;
         for r in &msg.reports {
-            let bundle = protocol::bundle_id(r.bundle_sha256());
+            let bundle = r
+                .bundle_sha256()
+                .map(protocol::bundle_id)
+                .unwrap_or_default();
             if let Report::Rejected { reason, .. } | Report::RolledBack { reason, .. } = r {
                 s.refused = Some(Refusal {
                     bundle: bundle.clone(),
@@ -509,7 +512,12 @@ impl Fleet {
                 at_ms: now,
                 bundle,
                 outcome: r.outcome().to_string(),
-                reason: r.reason().map(str::to_string),
+                reason: match r {
+                    Report::Dropped { count } => Some(format!(
+                        "the device's report queue overflowed: {count} older report(s) were lost"
+                    )),
+                    _ => r.reason().map(str::to_string),
+                },
             });
             while device.history.len() > history_len {
                 device.history.pop_front();

@@ -1,25 +1,16 @@
-//! Tern firmware for QEMU mps2-an386: a device agent that fetches signed components from
-//! `tern serve` over smoltcp, keeps them in A/B flash slots, and runs them on wasmi.
-//!
-//! Boot: heap and clock, the component flash (restored from the host file, see
-//! [`flash`]), the sensor feed ([`feed`]), then the slot manager, which rolls back a
-//! trial that a restart interrupted and re-verifies the active component. Then the
-//! [`agent`] checks in forever. Everything a component may touch is decided by the
-//! board's static table, generated from board.toml at build time; everything the
-//! device says is a defmt log line over semihosting, decoded on the host.
+//! Tern firmware for QEMU mps2-an386 (Cortex-M4F): the board's entry point, memory map
+//! and Ethernet driver. Everything else, the device agent included, is `tern-device`.
 #![no_std]
 #![no_main]
 
-extern crate alloc;
+use core::mem::MaybeUninit;
 
-mod agent;
-mod clock;
-mod feed;
-mod flash;
-mod heap;
-mod net;
-mod platform;
-mod semihost;
+use cortex_m_rt::entry;
+use defmt_semihosting as _;
+use tern_device::platform::Peripherals;
+use tern_device::{Board, Network};
+use tern_lan9118::{Lan9118, MPS2_AN386_BASE};
+use tern_net::Ipv4Mode;
 
 /// The board table and the device constants generated from
 /// `boards/qemu-mps2-an386/board.toml` by `tern-board`.
@@ -31,85 +22,46 @@ mod board {
     include!(concat!(env!("OUT_DIR"), "/board.rs"));
 }
 
-use cortex_m_rt::entry;
-use cortex_m_semihosting::debug;
-use defmt::{Display2Format, error, info, warn};
-use defmt_semihosting as _;
+use board::net;
 
-use crate::board::{DEVICE_ID, HEAP_BYTES, QEMU_MPS2_AN386 as BOARD};
-use crate::feed::{Feed, FeedError};
-use crate::flash::{Boot, DeviceFlash};
+/// SysTick's clock: the mps2-an386 system clock (QEMU `hw/arm/mps2.c` `SYSCLK_FRQ`).
+const CORE_HZ: u32 = 25_000_000;
+
+static BOARD: Board = Board {
+    table: &board::QEMU_MPS2_AN386,
+    device_id: board::DEVICE_ID,
+    device_token: board::DEVICE_TOKEN,
+    network: Network {
+        mac: net::MAC,
+        ipv4: if net::DHCP {
+            Ipv4Mode::Dhcp
+        } else {
+            Ipv4Mode::Static {
+                address: net::ADDRESS,
+                prefix_len: net::PREFIX_LEN,
+                gateway: net::GATEWAY,
+            }
+        },
+        server: net::SERVER,
+    },
+    flash_origin: board::FLASH_ORIGIN,
+    flash_bytes: board::FLASH_BYTES,
+    core_hz: CORE_HZ,
+    peripherals: Peripherals {
+        sensors: board::SENSORS,
+        gpio: board::GPIO,
+    },
+};
 
 #[entry]
 fn main() -> ! {
-    heap::init();
-    if let Some(cp) = cortex_m::Peripherals::take() {
-        clock::init(cp.SYST);
-    }
-    info!(
-        "tern firmware: board {=str}, device {=str}, engine wasmi, heap {=usize} bytes",
-        BOARD.name, DEVICE_ID, HEAP_BYTES
-    );
-    // SAFETY: called once, before anything else could touch the component flash.
-    let (flash, boot) = unsafe { DeviceFlash::take() };
-    match boot {
-        Boot::Restored => info!(
-            "flash: restored from {=str}",
-            flash::BACKING_FILE.to_str().unwrap_or("?")
-        ),
-        Boot::Fresh => info!(
-            "flash: erased (first boot); kept in {=str}",
-            flash::BACKING_FILE.to_str().unwrap_or("?")
-        ),
-        Boot::Resized { found } => warn!(
-            "flash: the backing file was {=usize} bytes, not this board's {=usize}: erased",
-            found,
-            board::FLASH_BYTES
-        ),
-        Boot::Volatile(e) => warn!(
-            "flash: no backing file ({}): slots last until QEMU stops",
-            Display2Format(&e)
-        ),
-    }
-    let feed = match Feed::load() {
-        Ok(f) => {
-            info!("sensor feed: {=usize} events", f.events.len());
-            f
-        }
-        Err(FeedError::Missing) => {
-            info!(
-                "sensor feed: none ({=str} not found)",
-                feed::FEED_FILE.to_str().unwrap_or("?")
-            );
-            Feed::default()
-        }
-        Err(e) => {
-            warn!(
-                "sensor feed unusable ({}): running without events",
-                Display2Format(&e)
-            );
-            Feed::default()
-        }
-    };
-    match agent::Agent::new(flash, feed) {
-        Ok(mut agent) => agent.run(),
-        Err(e) => {
-            // Only a board table whose slots do not fit its flash gets here, and
-            // tern-board refuses those at build time.
-            error!("cannot open the component flash: {}", Display2Format(&e));
-            debug::exit(debug::EXIT_FAILURE);
-            loop {
-                cortex_m::asm::wfi();
-            }
-        }
-    }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    error!("panic: {}", Display2Format(info));
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
+    static mut HEAP: [MaybeUninit<u8>; board::HEAP_BYTES] =
+        [MaybeUninit::uninit(); board::HEAP_BYTES];
+    // cortex-m-rt's `#[entry]` hands this `static mut` over as the one `&'static mut`.
+    let heap: &'static mut [MaybeUninit<u8>] = HEAP;
+    tern_device::start::<{ board::SECTOR_SIZE }, _, _>(&BOARD, heap, |n| {
+        // SAFETY: QEMU mps2-an386 maps a LAN9118 here, and nothing but the network
+        // `tern-device` starts with it touches it (one at a time).
+        unsafe { Lan9118::new(MPS2_AN386_BASE, n.mac) }
+    })
 }

@@ -1,24 +1,23 @@
-//! The gateway agent (`tern gateway`): checks in with the fleet server, downloads
-//! assigned bundles with resume, stages them through the same slot manager devices
-//! use (on file-backed flash), trials, confirms or rolls back, reports, and runs the
-//! active component on the board's engine.
+//! The gateway agent (`tern gateway`): a tokio driver of [`tern_agent::Agent`], the one
+//! update agent. It carries the agent's requests to the fleet server over HTTP, runs
+//! trials and the active component on the board's engine (Wasmtime or wasmi), and
+//! prints the agent's notices. The slots live in a file with NOR flash rules
+//! ([`file_flash::FileFlash`]), so a partial download survives a restart and resumes.
 
 pub mod file_flash;
 
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tern_agent::Agent;
+use tern_agent::agent::{Action, Config as AgentConfig, Flow, Method, Notice, Request, Workload};
 use tern_agent::layout::SlotLayout;
 use tern_agent::slots::{ComponentInfo, SlotManager};
-use tern_agent::supervisor::{Report, Supervisor, TrialPolicy};
 use tern_core::board::BoardTable;
-use tern_core::bundle::{self, EngineKind};
-use tern_core::protocol::{self, Assignment, CheckIn};
-use tern_core::{Engine, Instance};
+use tern_core::bundle::EngineKind;
 
-use crate::client::Client;
+use crate::client::{Client, Piece};
 use crate::events::EventFile;
 use crate::run::SharedSim;
 use file_flash::FileFlash;
@@ -66,224 +65,48 @@ fn open_slots(cfg: &GatewayConfig) -> Result<Slots, String> {
 }
 
 /// Prints one line, prefixed with the device id.
-fn say(cfg: &GatewayConfig, line: &str) {
+fn say(cfg: &GatewayConfig, line: &dyn std::fmt::Display) {
     println!("[{}] {line}", cfg.device);
     let _ = std::io::stdout().flush();
 }
 
-/// Downloads `a` into `dir/<id>.part`, resuming from what is already there, and
-/// retrying dropped connections. Returns the complete bundle, checked against the
-/// assignment's SHA-256 (corruption in transit is thrown away and fetched again).
-async fn download(cfg: &GatewayConfig, client: &Client, a: &Assignment) -> Result<Vec<u8>, String> {
-    let dir = cfg.data.join("downloads");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let part = dir.join(format!("{}.part", a.bundle_id));
-    let tty = std::io::stderr().is_terminal();
-    let mut attempts = 0;
-    loop {
-        let mut have = std::fs::read(&part).unwrap_or_default();
-        if have.len() as u64 > u64::from(a.len) {
-            have.clear();
-        }
-        if have.len() as u64 == u64::from(a.len) {
-            if bundle::sha256(&have) == a.sha256 {
-                let _ = std::fs::remove_file(&part);
-                return Ok(have);
-            }
-            say(
-                cfg,
-                "download corrupted in transit (SHA-256 mismatch): fetching again",
-            );
-            let _ = std::fs::remove_file(&part);
-            have.clear();
-        }
-        attempts += 1;
-        if attempts > 8 {
-            return Err(format!(
-                "download of {} failed 8 times; will retry at the next check-in",
-                a.bundle_id
-            ));
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&part)
-            .map_err(|e| format!("{}: {e}", part.display()))?;
-        let mut done = have.len();
-        let total = a.len as usize;
-        let result = client
-            .download_from(&a.bundle_id, have.len() as u64, |data| {
-                let take = data.len().min(total - done);
-                f.write_all(&data[..take])
-                    .map_err(|e| format!("{}: {e}", part.display()))?;
-                done += take;
-                if tty {
-                    eprint!(
-                        "\r[{}] downloading {} {}: {:>3}% ({done}/{total} bytes)",
-                        cfg.device,
-                        a.name,
-                        a.version,
-                        done * 100 / total.max(1),
-                    );
-                }
-                Ok(())
-            })
-            .await;
-        // What arrived is on disk before anything else happens, so a restart resumes.
-        let _ = f.sync_data();
-        if tty {
-            eprintln!();
-        }
-        match result {
-            Ok(()) => {}
-            Err(e) => {
-                say(cfg, &format!("download interrupted ({e}); resuming"));
-                tokio::time::sleep(Duration::from_millis(200 * attempts)).await;
-            }
-        }
+/// What the gateway feeds a component: the events file, on a simulated platform
+/// whose sensors follow the events.
+struct Events {
+    file: EventFile,
+    sim: SharedSim,
+}
+
+impl Workload for Events {
+    fn config(&self) -> &[(String, String)] {
+        &self.file.config
+    }
+
+    fn events(&self) -> &[tern_core::Event] {
+        &self.file.events
+    }
+
+    fn platform(&mut self) -> Box<dyn tern_core::Platform + Send> {
+        self.sim = SharedSim::default();
+        Box::new(self.sim.clone())
+    }
+
+    fn observe(&mut self, event: &tern_core::Event) {
+        self.sim
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(event);
     }
 }
 
-/// Stores, trials and settles a downloaded bundle. Returns the reports to send.
-fn install(
+/// Runs the active component over the events and prints a summary of its results.
+fn run_active(
     cfg: &GatewayConfig,
     slots: &mut Slots,
-    bytes: &[u8],
-    events: &EventFile,
-) -> Vec<Report> {
-    let mut reports = Vec::new();
-    let staged = (|| {
-        let mut w = slots.begin_bundle()?;
-        for chunk in bytes.chunks(4096) {
-            w.write(chunk)?;
-        }
-        w.finish()
-    })();
-    let info = match staged {
-        Ok(info) => info,
-        Err(reason) => {
-            say(cfg, &format!("rejected: {reason}"));
-            reports.push(Report::Rejected { reason });
-            return reports;
-        }
-    };
-    say(
-        cfg,
-        &format!(
-            "staged {} {} in slot {}",
-            info.name, info.version, info.slot
-        ),
-    );
-    reports.push(Report::Installed {
-        component: info.id(),
-    });
-    let trial = match slots.start_trial() {
-        Ok(t) => t,
-        Err(reason) => {
-            reports.push(Report::Rejected { reason });
-            return reports;
-        }
-    };
-    let mut sup = Supervisor::new(
-        trial.id(),
-        TrialPolicy {
-            events_required: cfg.trial_events,
-            ..TrialPolicy::default()
-        },
-    );
-    match slots.trial_payload() {
-        Ok(wasm) => trial_run(cfg, &mut sup, &wasm, &trial, events),
-        Err(e) => {
-            sup.loaded(Err(tern_core::Error::Engine(e.to_string())));
-        }
-    }
-    match sup.settle(slots) {
-        Ok(Some(r)) => {
-            say(cfg, &r.to_string());
-            reports.push(r);
-        }
-        Ok(None) => {
-            // Not enough events to decide: a trial with no traffic is confirmed on
-            // its health check alone.
-            let _ = sup.deadline_passed();
-            match sup.settle(slots) {
-                Ok(Some(r)) => {
-                    say(cfg, &r.to_string());
-                    reports.push(r);
-                }
-                Ok(None) => {}
-                Err(reason) => reports.push(Report::Rejected { reason }),
-            }
-        }
-        Err(reason) => reports.push(Report::Rejected { reason }),
-    }
-    reports
-}
-
-/// Runs the trial on the board's engine: load, init, health-check, first events.
-fn trial_run(
-    cfg: &GatewayConfig,
-    sup: &mut Supervisor,
-    wasm: &[u8],
     info: &ComponentInfo,
     events: &EventFile,
-) {
-    let sim = SharedSim::default();
-    match cfg.board.engine {
-        EngineKind::Wasmtime => match tern_wasmtime::WasmtimeEngine::new(cfg.board.limits) {
-            Ok(engine) => trial_on(&engine, sup, wasm, info, events, &sim),
-            Err(e) => {
-                sup.loaded(Err(e));
-            }
-        },
-        EngineKind::Wasmi => {
-            let engine = tern_wasmi::WasmiEngine::new(cfg.board.limits);
-            trial_on(&engine, sup, wasm, info, events, &sim);
-        }
-    }
-}
-
-fn trial_on<E: Engine>(
-    engine: &E,
-    sup: &mut Supervisor,
-    wasm: &[u8],
-    info: &ComponentInfo,
-    events: &EventFile,
-    sim: &SharedSim,
-) {
-    let component = match engine.load(wasm, &info.grant) {
-        Ok(c) => c,
-        Err(e) => {
-            sup.loaded(Err(e));
-            return;
-        }
-    };
-    let mut inst = match engine.instantiate(&component, Box::new(sim.clone())) {
-        Ok(i) => i,
-        Err(e) => {
-            sup.loaded(Err(e));
-            return;
-        }
-    };
-    sup.loaded(Ok(()));
-    sup.init(inst.init(&events.config));
-    sup.health_check(inst.health_check());
-    for ev in &events.events {
-        if !matches!(sup.decision(), tern_agent::supervisor::Decision::Pending) {
-            break;
-        }
-        sim.0.lock().unwrap_or_else(|p| p.into_inner()).observe(ev);
-        let r = inst.on_event(ev);
-        sup.event(&r);
-    }
-}
-
-/// Runs the active component over the events and prints its results.
-fn run_active(cfg: &GatewayConfig, slots: &mut Slots, events: &EventFile) -> Result<(), String> {
-    let Some(info) = slots.active().cloned() else {
-        say(cfg, "no component installed yet");
-        return Ok(());
-    };
+) -> Result<(), String> {
     let wasm = slots.active_payload().map_err(|e| e.to_string())?;
     let sim = SharedSim::default();
     let engines = crate::run::Engines::new(cfg.board.limits).map_err(|e| e.to_string())?;
@@ -304,119 +127,128 @@ fn run_active(cfg: &GatewayConfig, slots: &mut Slots, events: &EventFile) -> Res
         .iter()
         .filter(|l| l["call"] == "on-event")
         .filter_map(|l| l.get("ok"))
-        .flat_map(|ok| ok.as_array().cloned().unwrap_or_default())
-        .map(|o| {
-            let v = &o["value"];
-            let shown = v
-                .get("milli")
-                .and_then(serde_json::Value::as_i64)
-                .map(|m| format!("{}.{:03}", m / 1000, (m % 1000).abs()))
-                .unwrap_or_else(|| v.to_string());
-            format!("{}={shown}", o["name"].as_str().unwrap_or("?"))
-        })
+        .filter_map(|ok| serde_json::from_value::<Vec<tern_core::Output>>(ok.clone()).ok())
+        .flatten()
+        .map(|o| o.to_string())
         .collect();
-    let last: Vec<&String> = outputs.iter().rev().take(3).collect();
+    let last: Vec<&str> = outputs
+        .iter()
+        .rev()
+        .take(3)
+        .rev()
+        .map(String::as_str)
+        .collect();
     say(
         cfg,
-        &format!(
+        &format_args!(
             "running {} {} on {}: {results} results over {} events; last outputs: {}",
             info.name,
             info.version,
             cfg.board.engine.name(),
             events.events.len(),
-            last.iter()
-                .rev()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
+            last.join(", ")
         ),
     );
     Ok(())
 }
 
-/// Runs the agent loop.
+/// Sends `req` and feeds the answer to the agent.
+async fn exchange(agent: &mut Agent<FileFlash>, client: &Client, req: Request, start: Instant) {
+    let method = match req.method {
+        Method::Get => hyper::Method::GET,
+        Method::Post => hyper::Method::POST,
+    };
+    let result = client
+        .exchange(
+            method,
+            &req.path,
+            req.range_from,
+            req.body,
+            |piece| match piece {
+                Piece::Status(status) => {
+                    agent.response_head(status);
+                    true
+                }
+                Piece::Data(data) => agent.response_data(data) == Flow::Continue,
+            },
+        )
+        .await;
+    let now = ms_since(start);
+    match result {
+        Ok(()) => agent.response_end(now),
+        Err(e) => agent.transport_failed(now, &e.reason),
+    }
+}
+
+fn ms_since(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
+}
+
+/// Runs the gateway: drives the [`tern_agent::Agent`] over HTTP (tokio) and runs trials and
+/// the active component on the board's engine. Every update decision is the agent's.
 pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
     let client = Client::new(&cfg.server, &cfg.token)?;
-    let events = match &cfg.events {
+    let file = match &cfg.events {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
             EventFile::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
         None => EventFile::default(),
     };
-    let mut slots = open_slots(&cfg)?;
-    let mut pending: Vec<protocol::Report> = Vec::new();
-    if let Some(r) = slots.take_boot_report() {
-        say(&cfg, &format!("after restart: {r}"));
-        pending.push(r.to_protocol([0; 32]));
-    }
-    if let Some(a) = slots.active() {
-        say(
-            &cfg,
-            &format!(
-                "active: {} {} (counter {})",
-                a.name, a.version, a.security_counter
-            ),
-        );
-    }
-    let mut refused: BTreeSet<[u8; 32]> = BTreeSet::new();
-    let mut shown: Option<[u8; 32]> = None;
-    let mut polls = 0u32;
-    loop {
-        polls += 1;
-        let msg = CheckIn {
-            version: protocol::PROTOCOL_VERSION,
+    let mut workload = Events {
+        file,
+        sim: SharedSim::default(),
+    };
+    let slots = open_slots(&cfg)?;
+    let mut agent = Agent::new(
+        AgentConfig {
             device: cfg.device.clone(),
-            board: cfg.board.name.to_string(),
-            installed: slots.active().map(ComponentInfo::installed),
-            reports: pending.drain(..).take(protocol::MAX_REPORTS).collect(),
-        };
-        let mut wait = cfg.poll;
-        match client.check_in(&msg).await {
-            Err(e) => {
-                say(&cfg, &format!("check-in failed: {e}"));
-                // Reports are kept for the next check-in.
-                pending.extend(msg.reports);
-            }
-            Ok(reply) => {
-                wait = wait.min(Duration::from_millis(u64::from(reply.poll_after_ms)));
-                let current = slots.active().map(|a| a.bundle_sha256);
-                if let Some(a) = reply
-                    .assignment
-                    .filter(|a| Some(a.sha256) != current && !refused.contains(&a.sha256))
-                {
-                    say(
-                        &cfg,
-                        &format!(
-                            "assigned {} {} (counter {}): downloading",
-                            a.name, a.version, a.security_counter
-                        ),
+            poll_ms: u32::try_from(cfg.poll.as_millis()).unwrap_or(u32::MAX),
+            trial_events: cfg.trial_events,
+        },
+        slots,
+    );
+    let tty = std::io::stderr().is_terminal();
+    let start = Instant::now();
+    loop {
+        let now = ms_since(start);
+        match agent.poll(now) {
+            Action::Notice(Notice::Progress { received, total }) => {
+                if tty {
+                    eprint!(
+                        "\r[{}] downloading: {:>3}% ({received}/{total} bytes)",
+                        cfg.device,
+                        received * 100 / u64::from(total.max(1)),
                     );
-                    match download(&cfg, &client, &a).await {
-                        Ok(bytes) => {
-                            for r in install(&cfg, &mut slots, &bytes, &events) {
-                                if !matches!(r, Report::Installed { .. } | Report::Confirmed { .. })
-                                {
-                                    refused.insert(a.sha256);
-                                }
-                                pending.push(r.to_protocol(a.sha256));
-                            }
-                            // Report at once rather than after a whole poll period.
-                            wait = Duration::from_millis(50);
-                        }
-                        Err(e) => say(&cfg, &e),
+                    if received == u64::from(total) {
+                        eprintln!();
                     }
                 }
             }
+            Action::Notice(n) => say(&cfg, &n),
+            Action::Run(None) => {}
+            Action::Run(Some(info)) => run_active(&cfg, agent.slots_mut(), &info, &workload.file)?,
+            Action::Trial => match cfg.board.engine {
+                EngineKind::Wasmtime => {
+                    let engine = tern_wasmtime::WasmtimeEngine::new(cfg.board.limits)
+                        .map_err(|e| e.to_string())?;
+                    agent.run_trial(now, &engine, &mut workload);
+                }
+                EngineKind::Wasmi => {
+                    let engine = tern_wasmi::WasmiEngine::new(cfg.board.limits);
+                    agent.run_trial(now, &engine, &mut workload);
+                }
+            },
+            Action::Send(req) => exchange(&mut agent, &client, req, start).await,
+            Action::WaitUntil(at) => {
+                if cfg.max_polls.is_some_and(|m| agent.check_ins() >= m)
+                    && agent.is_idle()
+                    && agent.reports().is_empty()
+                {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(at.saturating_sub(now).max(1))).await;
+            }
         }
-        let active = slots.active().map(|a| a.bundle_sha256);
-        if active != shown && active.is_some() {
-            run_active(&cfg, &mut slots, &events)?;
-            shown = active;
-        }
-        if cfg.max_polls.is_some_and(|m| polls >= m) && pending.is_empty() {
-            return Ok(());
-        }
-        tokio::time::sleep(wait).await;
     }
 }

@@ -1,4 +1,8 @@
-//! The device's way to the fleet server: smoltcp over the LAN9118 and a small HTTP/1.1 client on one TCP socket.
+//! Tern's device network: smoltcp over any Ethernet driver (a [`Nic`]) and a small
+//! HTTP/1.1 client on one TCP socket, for the device agent's check-ins and downloads.
+//!
+//! A board brings its driver (for example `tern-lan9118`) and its clock; the rest is
+//! here, the same for every board.
 //!
 //! Everything runs on the caller's thread: [`Net::request`] polls the interface until
 //! its response is complete or a timeout passes. The TCP connection stays open
@@ -7,20 +11,37 @@
 //! bundle needs no more RAM than the 4 KiB receive window. Buffers are static, so the
 //! network uses no heap.
 
-pub mod lan9118;
+#![no_std]
+#![allow(
+    unsafe_code,
+    reason = "the socket buffers are statics handed to one `Net` at a time"
+)]
+
+extern crate alloc;
+
+#[macro_use]
+mod log;
 
 use alloc::string::String;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy;
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
-use crate::clock;
-use lan9118::Lan9118;
 use tern_core::protocol::http::parse_response_head;
+
+/// An Ethernet controller's driver, as the network needs it: a smoltcp
+/// [`phy::Device`] that can also stir some entropy into the TCP sequence numbers.
+pub trait Nic: phy::Device {
+    /// Bits that differ from boot to boot (a free-running counter), or 0.
+    fn entropy(&mut self) -> u32 {
+        0
+    }
+}
 
 /// How long opening a TCP connection may take.
 const CONNECT_TIMEOUT_MS: u64 = 5_000;
@@ -39,9 +60,12 @@ const HEAD_MAX: usize = 1024;
 /// that a new connection never collides with the server's memory of an old one.
 const FIRST_LOCAL_PORT: u16 = 49_152;
 
-/// How the device reaches the network: from board.toml's `[network]` section.
+/// How the device reaches the network: from board.toml's `[network]` section, and the
+/// board's millisecond clock.
 #[derive(Clone, Copy, Debug)]
 pub struct NetConfig {
+    /// Milliseconds since boot.
+    pub now_ms: fn() -> u64,
     /// The Ethernet address the controller answers to.
     pub mac: [u8; 6],
     /// A fixed IPv4 address or DHCP.
@@ -112,8 +136,6 @@ pub enum Phase {
 /// Why the network could not start or a request failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetError {
-    /// The Ethernet controller is missing or did not start.
-    Device(lan9118::Error),
     /// [`Net::new`] was called while another [`Net`] exists.
     InUse,
     /// The device has no IPv4 address: no DHCP lease within 10 s, or the lease was lost.
@@ -153,7 +175,6 @@ impl fmt::Display for Server {
 impl fmt::Display for NetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetError::Device(e) => e.fmt(f),
             NetError::InUse => {
                 f.write_str("the network is already started: there is one `Net` at a time")
             }
@@ -203,6 +224,7 @@ impl fmt::Display for NetError {
     }
 }
 
+#[cfg(feature = "defmt")]
 impl defmt::Format for NetError {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{}", defmt::Display2Format(self))
@@ -229,8 +251,9 @@ static mut SOCKETS: [SocketStorage<'static>; 2] = [SocketStorage::EMPTY; 2];
 static IN_USE: AtomicBool = AtomicBool::new(false);
 
 /// The started network: controller, IPv4 interface and one HTTP connection to the server.
-pub struct Net {
-    device: Lan9118,
+pub struct Net<D: Nic> {
+    device: D,
+    now_ms: fn() -> u64,
     iface: Interface,
     sockets: SocketSet<'static>,
     tcp: SocketHandle,
@@ -239,38 +262,35 @@ pub struct Net {
     local_port: u16,
 }
 
-impl Net {
-    /// Starts the Ethernet controller and the IPv4 interface; with DHCP, waits up to
-    /// 10 s for a lease. Needs [`clock::init`] first. Connects to nothing yet.
-    pub fn new(config: NetConfig) -> Result<Net, NetError> {
+impl<D: Nic> Net<D> {
+    /// Starts the IPv4 interface on the started controller `device`; with DHCP, waits
+    /// up to 10 s for a lease. The clock must run. Connects to nothing yet.
+    pub fn new(config: NetConfig, device: D) -> Result<Net<D>, NetError> {
         if IN_USE.swap(true, Ordering::Acquire) {
             return Err(NetError::InUse);
         }
-        let net = Net::start(config);
+        let net = Net::start(config, device);
         if net.is_err() {
             IN_USE.store(false, Ordering::Release);
         }
         net
     }
 
-    fn start(config: NetConfig) -> Result<Net, NetError> {
-        // SAFETY: `IN_USE` makes this the only `Net`, and only a `Net` touches the
-        // controller, which QEMU mps2-an386 maps at this address.
-        let mut device = unsafe { Lan9118::new(lan9118::MPS2_AN386_BASE, config.mac) }
-            .map_err(NetError::Device)?;
+    fn start(config: NetConfig, mut device: D) -> Result<Net<D>, NetError> {
+        let clock = config.now_ms;
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
         // TCP initial sequence numbers and the first local port come from this seed:
-        // the chip's free-running 25 MHz counter and the time since boot, so that a
+        // the driver's entropy (a free-running counter) and the time since boot, so that a
         // rebooted device does not reuse its last connection's port, and the MAC, so
         // that two devices differ; multiplied to spread every input over all bits.
         let mac = config
             .mac
             .iter()
             .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
-        let seed = (u64::from(device.free_run()) ^ clock::now_ms() << 32 ^ mac)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let seed =
+            (u64::from(device.entropy()) ^ clock() << 32 ^ mac).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         iface_config.random_seed = seed;
-        let mut iface = Interface::new(iface_config, &mut device, now());
+        let mut iface = Interface::new(iface_config, &mut device, now(clock));
 
         let (buffers, slots) = (&raw mut BUFFERS, &raw mut SOCKETS);
         // SAFETY: `IN_USE` makes this `Net` the only holder of `BUFFERS` and `SOCKETS`:
@@ -315,6 +335,7 @@ impl Net {
 
         let mut net = Net {
             device,
+            now_ms: clock,
             iface,
             sockets,
             tcp,
@@ -323,9 +344,9 @@ impl Net {
             local_port: FIRST_LOCAL_PORT + (seed >> 51) as u16,
         };
         if net.dhcp.is_some() {
-            let deadline = clock::now_ms() + DHCP_TIMEOUT_MS;
+            let deadline = clock() + DHCP_TIMEOUT_MS;
             while net.iface.ipv4_addr().is_none() {
-                if clock::now_ms() >= deadline {
+                if clock() >= deadline {
                     return Err(NetError::NoLease);
                 }
                 net.poll();
@@ -382,7 +403,8 @@ impl Net {
 
     /// Lets smoltcp send and receive what it can, and applies DHCP news.
     fn poll(&mut self) {
-        self.iface.poll(now(), &mut self.device, &mut self.sockets);
+        self.iface
+            .poll(now(self.now_ms), &mut self.device, &mut self.sockets);
         let Some(handle) = self.dhcp else { return };
         let lease = match self.sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
             None => return,
@@ -405,8 +427,8 @@ impl Net {
         match lease {
             Some((address, router)) => {
                 let [a, b, c, d] = address.address().octets();
-                defmt::info!(
-                    "net: DHCP lease {=u8}.{=u8}.{=u8}.{=u8}/{=u8}",
+                info!(
+                    "net: DHCP lease {}.{}.{}.{}/{}",
                     a,
                     b,
                     c,
@@ -418,7 +440,7 @@ impl Net {
                     let _ = routes.add_default_ipv4_route(router);
                 }
             }
-            None => defmt::warn!("net: DHCP lease lost"),
+            None => warn!("net: DHCP lease lost"),
         }
     }
 
@@ -435,21 +457,21 @@ impl Net {
                 self.local_port,
             )
             .map_err(|_| NetError::NoLease)?;
-        let deadline = clock::now_ms() + CONNECT_TIMEOUT_MS;
+        let deadline = (self.now_ms)() + CONNECT_TIMEOUT_MS;
         loop {
             self.poll();
             match self.socket().state() {
                 tcp::State::Established => {
-                    defmt::debug!(
-                        "net: connected from port {=u16} in {=u64} ms",
+                    debug!(
+                        "net: connected from port {} in {} ms",
                         self.local_port,
-                        clock::now_ms() + CONNECT_TIMEOUT_MS - deadline
+                        (self.now_ms)() + CONNECT_TIMEOUT_MS - deadline
                     );
                     return Ok(());
                 }
                 // A reset answered the SYN.
                 tcp::State::Closed => return Err(self.error(Phase::Connect, false)),
-                _ if clock::now_ms() >= deadline => return Err(self.error(Phase::Connect, true)),
+                _ if (self.now_ms)() >= deadline => return Err(self.error(Phase::Connect, true)),
                 _ => {}
             }
         }
@@ -530,7 +552,7 @@ impl Net {
 
     /// Queues all of `data` for sending, polling while the send buffer is full.
     fn send(&mut self, mut data: &[u8]) -> Result<(), NetError> {
-        let mut deadline = clock::now_ms() + IDLE_TIMEOUT_MS;
+        let mut deadline = (self.now_ms)() + IDLE_TIMEOUT_MS;
         loop {
             let Ok(sent) = self.socket().send_slice(data) else {
                 return Err(self.error(Phase::Send, false));
@@ -540,8 +562,8 @@ impl Net {
                 return Ok(());
             }
             if sent > 0 {
-                deadline = clock::now_ms() + IDLE_TIMEOUT_MS;
-            } else if clock::now_ms() >= deadline {
+                deadline = (self.now_ms)() + IDLE_TIMEOUT_MS;
+            } else if (self.now_ms)() >= deadline {
                 return Err(self.error(Phase::Send, true));
             }
             self.poll();
@@ -552,7 +574,7 @@ impl Net {
     /// where the head ends and how much of `head` is filled (the rest is body).
     fn read_head(&mut self, head: &mut [u8; HEAD_MAX]) -> Result<(usize, usize), NetError> {
         let mut filled = 0;
-        let mut deadline = clock::now_ms() + IDLE_TIMEOUT_MS;
+        let mut deadline = (self.now_ms)() + IDLE_TIMEOUT_MS;
         loop {
             self.poll();
             match self.socket().recv_slice(&mut head[filled..]) {
@@ -568,11 +590,11 @@ impl Net {
                             "a head (status line and headers) over 1024 bytes",
                         ));
                     }
-                    deadline = clock::now_ms() + IDLE_TIMEOUT_MS;
+                    deadline = (self.now_ms)() + IDLE_TIMEOUT_MS;
                 }
                 Err(_) => return Err(self.error(Phase::Head, false)),
             }
-            if clock::now_ms() >= deadline {
+            if (self.now_ms)() >= deadline {
                 return Err(self.error(Phase::Head, true));
             }
         }
@@ -584,7 +606,7 @@ impl Net {
         mut remaining: u64,
         on_body: &mut dyn FnMut(&[u8]) -> Result<(), String>,
     ) -> Result<(), NetError> {
-        let mut deadline = clock::now_ms() + IDLE_TIMEOUT_MS;
+        let mut deadline = (self.now_ms)() + IDLE_TIMEOUT_MS;
         while remaining > 0 {
             self.poll();
             let want = usize::try_from(remaining).unwrap_or(usize::MAX);
@@ -597,13 +619,13 @@ impl Net {
             });
             match received {
                 Ok(Ok(0)) => {
-                    if clock::now_ms() >= deadline {
+                    if (self.now_ms)() >= deadline {
                         return Err(self.error(Phase::Body, true));
                     }
                 }
                 Ok(Ok(n)) => {
                     remaining -= n as u64;
-                    deadline = clock::now_ms() + IDLE_TIMEOUT_MS;
+                    deadline = (self.now_ms)() + IDLE_TIMEOUT_MS;
                 }
                 Ok(Err(why)) => return Err(NetError::Aborted(why)),
                 Err(_) => return Err(self.error(Phase::Body, false)),
@@ -623,7 +645,7 @@ impl Net {
     }
 }
 
-impl Drop for Net {
+impl<D: Nic> Drop for Net<D> {
     fn drop(&mut self) {
         // The controller and the buffers are free for the next `Net`.
         IN_USE.store(false, Ordering::Release);
@@ -631,8 +653,8 @@ impl Drop for Net {
 }
 
 /// The clock as smoltcp sees it.
-fn now() -> Instant {
-    Instant::from_millis(clock::now_ms() as i64)
+fn now(clock: fn() -> u64) -> Instant {
+    Instant::from_millis(clock() as i64)
 }
 
 /// Refuses requests that would not make a well-formed HTTP head: a method, path,

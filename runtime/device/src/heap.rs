@@ -1,12 +1,10 @@
-//! The global allocator: embedded-alloc's linked-list heap, sized from board.toml, counting its peak use.
+//! The global allocator: embedded-alloc's linked-list heap over memory the board crate gives it (sized from board.toml), counting its peak use.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use embedded_alloc::LlffHeap;
-
-use crate::board::HEAP_BYTES;
 
 /// A heap that remembers how many bytes it has handed out, now and at most.
 pub struct CountingHeap {
@@ -73,10 +71,9 @@ unsafe impl GlobalAlloc for CountingHeap {
 #[global_allocator]
 pub static HEAP: CountingHeap = CountingHeap::empty();
 
-/// Hands the heap its memory. Call once, first thing in `main`.
-pub fn init() {
-    static mut MEMORY: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];
-    // SAFETY: called once before any allocation, so nothing else refers to `MEMORY`;
-    // the heap takes it over for the life of the program.
-    unsafe { HEAP.heap.init(&raw mut MEMORY as usize, HEAP_BYTES) }
+/// Hands the heap its memory. Call once, first thing, before anything allocates.
+pub fn init(memory: &'static mut [MaybeUninit<u8>]) {
+    // SAFETY: `memory` is exclusively ours for the life of the program (a `&'static
+    // mut`), and this runs before any allocation.
+    unsafe { HEAP.heap.init(memory.as_mut_ptr() as usize, memory.len()) }
 }

@@ -1,7 +1,7 @@
 //! The component flash: NOR flash semantics over a region of the board's memory map,
 //! written through to a file on the QEMU host so that slots survive a restart.
 //!
-//! QEMU's mps2-an386 has no flash controller Tern can program, so board.toml puts the
+//! QEMU's MPS2 boards have no flash controller Tern can program, so board.toml puts the
 //! component flash (`[flash] origin`, the slots and the two metadata sectors) in
 //! memory the firmware is not linked into. This driver gives it the rules of NOR
 //! flash, the same ones the gateway's file flash and the power-fail suite's SimFlash
@@ -19,7 +19,6 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
-use crate::board::{FLASH_BYTES, FLASH_ORIGIN, SECTOR_SIZE};
 use crate::semihost::{HostFile, HostIoError, Mode};
 
 /// The backing file on the QEMU host, relative to QEMU's working directory.
@@ -84,26 +83,28 @@ pub enum Boot {
     Volatile(HostIoError),
 }
 
-/// The component flash.
-pub struct DeviceFlash {
+/// The component flash, erased in `SECTOR`-byte sectors.
+pub struct DeviceFlash<const SECTOR: usize> {
     mem: &'static mut [u8],
     file: Option<HostFile>,
 }
 
-impl DeviceFlash {
-    /// Takes the component flash region and loads it from the backing file.
+impl<const SECTOR: usize> DeviceFlash<SECTOR> {
+    /// Takes the component flash region `[origin, origin + bytes)` and loads it from
+    /// the backing file.
     ///
     /// # Safety
-    /// Call once: the region `[FLASH_ORIGIN, FLASH_ORIGIN + FLASH_BYTES)` becomes
-    /// this value's, and must not be used by anything else (memory.x keeps the
-    /// linker out of it: board.toml's `[memory]` regions may not overlap it).
-    pub unsafe fn take() -> (DeviceFlash, Boot) {
+    /// Call once: the region becomes this value's, and must not be used by anything
+    /// else (memory.x keeps the linker out of it: board.toml's `[memory]` regions may
+    /// not overlap it), and it must be memory the board has.
+    pub unsafe fn take(origin: usize, bytes: usize) -> (Self, Boot) {
         // SAFETY: the caller guarantees exclusive use of the region, which board.toml
         // places in RAM QEMU provides and outside every linked region.
-        let mem = unsafe { core::slice::from_raw_parts_mut(FLASH_ORIGIN as *mut u8, FLASH_BYTES) };
+        let mem = unsafe { core::slice::from_raw_parts_mut(origin as *mut u8, bytes) };
+        let flash_bytes = bytes;
         let (file, boot) = match HostFile::open(BACKING_FILE, Mode::ReadWrite) {
             Ok(mut f) => match f.len() {
-                Ok(len) if len == FLASH_BYTES => match f.read_at(0, mem) {
+                Ok(len) if len == flash_bytes => match f.read_at(0, mem) {
                     Ok(()) => (Some(f), Boot::Restored),
                     Err(e) => (None, Boot::Volatile(e)),
                 },
@@ -162,11 +163,11 @@ fn create(mem: &mut [u8]) -> Result<HostFile, HostIoError> {
     Ok(f)
 }
 
-impl ErrorType for DeviceFlash {
+impl<const SECTOR: usize> ErrorType for DeviceFlash<SECTOR> {
     type Error = FlashError;
 }
 
-impl ReadNorFlash for DeviceFlash {
+impl<const SECTOR: usize> ReadNorFlash for DeviceFlash<SECTOR> {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
@@ -180,13 +181,13 @@ impl ReadNorFlash for DeviceFlash {
     }
 }
 
-impl NorFlash for DeviceFlash {
+impl<const SECTOR: usize> NorFlash for DeviceFlash<SECTOR> {
     const WRITE_SIZE: usize = WRITE_SIZE;
-    const ERASE_SIZE: usize = SECTOR_SIZE;
+    const ERASE_SIZE: usize = SECTOR;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
         let len = to.checked_sub(from).ok_or(FlashError::OutOfBounds)? as usize;
-        let r = self.range(from, len, SECTOR_SIZE)?;
+        let r = self.range(from, len, SECTOR)?;
         self.mem[r.clone()].fill(0xFF);
         self.persist(r.start, r.len())
     }

@@ -1,4 +1,4 @@
-//! A polled driver for the SMSC LAN9118 Ethernet controller (as QEMU's mps2-an386 models it), as a smoltcp `Device`.
+//! A polled driver for the SMSC LAN9118 Ethernet controller (as QEMU's MPS2 boards model it), as a smoltcp `Device`.
 //!
 //! The chip keeps whole frames in its own FIFOs: the CPU reads a status word and
 //! then the frame's data words from fixed ports, and writes two command words and the
@@ -8,6 +8,9 @@
 //! as reset leaves it (auto-negotiation on), which is all QEMU needs; a real board
 //! may want to wait for the link.
 
+#![no_std]
+#![allow(unsafe_code, reason = "a driver reads and writes device registers")]
+
 use core::fmt;
 use core::ptr::{read_volatile, write_volatile};
 
@@ -16,6 +19,9 @@ use smoltcp::time::Instant;
 
 /// Where QEMU mps2-an385/an386 map the controller (`hw/arm/mps2.c`, `ethernet_base`).
 pub const MPS2_AN386_BASE: usize = 0x4020_0000;
+/// Where QEMU mps2-an505 maps it (`hw/arm/mps2-tz.c`, the `eth` port at 0x4200_0000),
+/// as a Secure program sees it: the IoTKit's Secure alias, 0x1000_0000 above.
+pub const MPS2_AN505_SECURE_BASE: usize = 0x5200_0000;
 
 /// The largest Ethernet frame without its CRC: 1500 bytes of payload and a 14-byte header.
 pub const MAX_FRAME: usize = 1514;
@@ -94,7 +100,7 @@ impl fmt::Display for Error {
                 byte_test,
             } => write!(
                 f,
-                "no LAN9118 Ethernet controller at {base:#010x} (ID_REV {id_rev:#010x}, BYTE_TEST {byte_test:#010x}): run this firmware on QEMU -M mps2-an386 with -nic user,model=lan9118"
+                "no LAN9118 Ethernet controller at {base:#010x} (ID_REV {id_rev:#010x}, BYTE_TEST {byte_test:#010x}): check the board's base address, and run QEMU with -nic user,model=lan9118"
             ),
             Error::Stuck(step) => write!(f, "the LAN9118 did not finish {step}"),
         }
@@ -234,6 +240,12 @@ impl Lan9118 {
                 return Some(len - 4);
             }
         }
+    }
+}
+
+impl tern_net::Nic for Lan9118 {
+    fn entropy(&mut self) -> u32 {
+        self.free_run()
     }
 }
 

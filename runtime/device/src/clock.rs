@@ -1,13 +1,13 @@
 //! A millisecond clock from SysTick: the counter runs free over its full 24 bits and an exception counts its wraps.
 //!
-//! QEMU mps2-an386 clocks the Cortex-M4, and so SysTick's processor-clock source, at
-//! the 25 MHz system clock (SysTick's external reference clock is not used here). A
-//! full-range reload wraps every 0.67 s, so the time is `wraps * 2^24 + elapsed
-//! cycles`, exact to 40 ns, and it stays right while the interrupt is held off (in a
-//! critical section, or with QEMU blocked in a semihosting call): only a stall of
-//! more than 0.67 s, two wraps for one pending interrupt, loses time. QEMU's SysTick
-//! follows host time, so these are wall-clock milliseconds (measured: a 10 s
-//! `delay_ms` took 10.0 s on the host).
+//! SysTick counts the processor clock, whose rate the board gives [`init`] (QEMU
+//! mps2-an386: 25 MHz; mps2-an505: 20 MHz; SysTick's external reference clock is not
+//! used here). A full-range reload wraps every 2^24 cycles (0.67 s at 25 MHz), so the
+//! time is `wraps * 2^24 + elapsed cycles`, exact to one cycle, and it stays right
+//! while the interrupt is held off (in a critical section, or with QEMU blocked in a
+//! semihosting call): only a stall of more than one period, two wraps for one pending
+//! interrupt, loses time. QEMU's SysTick follows host time, so these are wall-clock
+//! milliseconds (measured: a 10 s `delay_ms` took 10.0 s on the host).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,17 +15,20 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::{SCB, SYST};
 use cortex_m_rt::exception;
 
-/// SysTick's input clock: the mps2-an386 system clock (QEMU `hw/arm/mps2.c` `SYSCLK_FRQ`).
-pub const CORE_HZ: u32 = 25_000_000;
-
 /// The largest SysTick reload: the counter counts down from here, then wraps.
 const RELOAD: u32 = 0x00ff_ffff;
 
-/// Cycles per millisecond.
-const CYCLES_PER_MS: u64 = CORE_HZ as u64 / 1000;
+/// Cycles per millisecond: the board's core clock / 1000 (set by [`init`]).
+static CYCLES_PER_MS: AtomicU32 = AtomicU32::new(1);
 
-/// One counter period (2^24 cycles, 671 ms), rounded up.
-const PERIOD_MS: u64 = (1 << 24) / CYCLES_PER_MS + 1;
+fn cycles_per_ms() -> u64 {
+    u64::from(CYCLES_PER_MS.load(Ordering::Relaxed).max(1))
+}
+
+/// One counter period (2^24 cycles), in milliseconds, rounded up.
+fn period_ms() -> u64 {
+    (1 << 24) / cycles_per_ms() + 1
+}
 
 /// How many times the counter has wrapped since [`init`].
 static WRAPS: AtomicU32 = AtomicU32::new(0);
@@ -33,7 +36,9 @@ static WRAPS: AtomicU32 = AtomicU32::new(0);
 /// Starts the clock. Call once, early in `main`, before anything reads the time
 /// (the network stack's timers and timeouts do); before this the time is meaningless.
 /// Taking `SYST` by value keeps anyone else from reprogramming the counter.
-pub fn init(mut syst: SYST) {
+/// `core_hz` is the processor clock.
+pub fn init(mut syst: SYST, core_hz: u32) {
+    CYCLES_PER_MS.store(core_hz / 1000, Ordering::Relaxed);
     syst.disable_counter();
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(RELOAD);
@@ -56,7 +61,7 @@ pub fn init(mut syst: SYST) {
 
 /// Milliseconds since [`init`].
 pub fn now_ms() -> u64 {
-    cycles() / CYCLES_PER_MS
+    cycles() / cycles_per_ms()
 }
 
 /// Waits `ms` milliseconds: asleep (`wfi`) through whole counter periods, which
@@ -69,7 +74,7 @@ pub fn delay_ms(ms: u64) {
         if now >= until {
             return;
         }
-        if until - now > PERIOD_MS {
+        if until - now > period_ms() {
             cortex_m::asm::wfi();
         } else {
             core::hint::spin_loop();
@@ -77,11 +82,11 @@ pub fn delay_ms(ms: u64) {
     }
 }
 
-/// Processor cycles (25 MHz ticks) since [`init`]: the finest time the board has,
-/// for measuring work. Under `qemu-system-arm -icount shift=0` the guest runs one
-/// instruction per virtual nanosecond, so a cycle is 40 guest instructions and a
-/// difference of two readings counts the instructions in between (`cargo xtask
-/// bench` uses this); without `-icount` it is host wall-clock time.
+/// Processor cycles since [`init`]: the finest time the board has, for measuring
+/// work. Under `qemu-system-arm -icount shift=0` the guest runs one instruction per
+/// virtual nanosecond, so at 25 MHz a cycle is 40 guest instructions and a difference
+/// of two readings counts the instructions in between (`cargo xtask bench` uses
+/// this); without `-icount` it is host wall-clock time.
 pub fn cycles() -> u64 {
     critical_section::with(|_| {
         // With interrupts off the handler cannot run, so a wrap that happens now

@@ -9,26 +9,28 @@ use core::cell::RefCell;
 use critical_section::Mutex;
 use tern_core::{Event, Level, Platform, Sample};
 
-use crate::board::{GPIO, SENSORS};
-
 /// What the simulated peripherals hold: the clock and the latest sample per sensor.
 /// On real hardware these would be a timer and sensor registers; under QEMU the firmware
 /// feeds them from its event list before delivering each event.
-struct Peripherals {
+struct Simulated {
     now_ms: u64,
     samples: BTreeMap<String, Sample>,
 }
 
-static PERIPHERALS: Mutex<RefCell<Peripherals>> = Mutex::new(RefCell::new(Peripherals {
+static PERIPHERALS: Mutex<RefCell<Simulated>> = Mutex::new(RefCell::new(Simulated {
     now_ms: 0,
     samples: BTreeMap::new(),
 }));
 
-/// Whether this board has a sensor with this id (board.toml `[peripherals] sensors`).
-/// The board may have sensors it offers no component: the capability table decides
-/// what a component can read, this list what the hardware measures.
-fn board_has_sensor(id: &str) -> bool {
-    SENSORS.contains(&id)
+/// What the board has (board.toml `[peripherals]`). The board may have sensors and
+/// pins it offers no component: the capability table decides what a component can
+/// use, these lists what the hardware has.
+#[derive(Clone, Copy, Debug)]
+pub struct Peripherals {
+    /// Sensor ids.
+    pub sensors: &'static [&'static str],
+    /// Gpio pins.
+    pub gpio: &'static [u32],
 }
 
 /// Clears the simulated peripherals before a run over the feed from its start.
@@ -41,14 +43,14 @@ pub fn reset() {
 }
 
 /// Moves the simulated peripherals to what `event` says happened: a sample of a sensor
-/// this board has updates that sensor, and samples and ticks move the clock forward.
-pub fn observe(event: &Event) {
+/// the board has updates that sensor, and samples and ticks move the clock forward.
+pub fn observe(board: &Peripherals, event: &Event) {
     critical_section::with(|cs| {
         let mut p = PERIPHERALS.borrow_ref_mut(cs);
         match event {
             Event::Sample(s) => {
                 p.now_ms = p.now_ms.max(s.at_ms);
-                if board_has_sensor(&s.sensor) {
+                if board.sensors.contains(&s.sensor.as_str()) {
                     p.samples.insert(s.sensor.clone(), s.clone());
                 }
             }
@@ -59,10 +61,21 @@ pub fn observe(event: &Event) {
 }
 
 /// The device platform. `Host` has applied the grant before any method here runs.
-#[derive(Default)]
 pub struct DevicePlatform {
+    board: Peripherals,
     pins: BTreeMap<u32, bool>,
     kv: BTreeMap<String, Vec<u8>>,
+}
+
+impl DevicePlatform {
+    /// A platform on `board`'s peripherals, with no pin set and an empty kv.
+    pub fn new(board: Peripherals) -> Self {
+        DevicePlatform {
+            board,
+            pins: BTreeMap::new(),
+            kv: BTreeMap::new(),
+        }
+    }
 }
 
 impl Platform for DevicePlatform {
@@ -88,7 +101,7 @@ impl Platform for DevicePlatform {
     fn gpio_set(&mut self, pin: u32, high: bool) -> Result<(), String> {
         // The grant is within the board's offer, which board.toml keeps within its
         // pins; checked again because a pin that does not exist must never be driven.
-        if !GPIO.contains(&pin) {
+        if !self.board.gpio.contains(&pin) {
             return Err(format!("this board has no gpio pin {pin}"));
         }
         defmt::info!("gpio {=u32} <- {=bool}", pin, high);

@@ -1,0 +1,111 @@
+//! The whole `build.rs` of a device firmware, so each board's is a few lines (Hubris's
+//! `build_util` is the model):
+//!
+//! ```text
+//! // boards/<board>/firmware/build.rs
+//! fn main() {
+//!     tern_board::firmware::build("thumbv7em-none-eabihf");
+//! }
+//! ```
+//!
+//! It reads `../board.toml` (the firmware folder sits in its board's folder), checks it
+//! with every rule the host tools use and that it lists the firmware's target, and
+//! writes to `OUT_DIR`: `board.rs` (the static board table, [`device_code`]'s
+//! constants, `HEAP_BYTES`, `SECTOR_SIZE`, and the device identity `DEVICE_ID` /
+//! `DEVICE_TOKEN` from `TERN_DEVICE_ID` / `TERN_DEVICE_TOKEN` at build time) and
+//! `memory.x`, then passes the linker cortex-m-rt's and defmt's scripts. Any problem
+//! fails the build with the file, the key and the fix.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::{BOARD_FILE, device_code, generate, memory_x, parse_board};
+
+/// Heap beyond the component's linear memory: wasmi's compiled code, store, instance
+/// and value stack, the host's kv map, the sensor feed and the network buffers.
+/// The measured peak is printed after every run over the feed; raise this if it gets
+/// close.
+pub const HEAP_MARGIN: u32 = 96 * 1024;
+
+/// Identity used when the build does not set one: what `tern provision` must be given
+/// for this device (the end-to-end test and the demo use these).
+pub const DEFAULT_DEVICE_ID: &str = "qemu-1";
+/// The development token that goes with [`DEFAULT_DEVICE_ID`].
+pub const DEFAULT_DEVICE_TOKEN: &str = "qemu-1-development-token";
+
+fn fail(message: &str) -> ! {
+    println!("cargo::error={message}");
+    std::process::exit(0);
+}
+
+/// Runs a firmware's build script for `target` (see the module docs).
+pub fn build(target: &str) {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let board_dir = manifest_dir.join("..");
+    let board_name = board_dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+
+    let board_file = board_dir.join(BOARD_FILE);
+    println!("cargo::rerun-if-changed={}", board_file.display());
+    let text = std::fs::read_to_string(&board_file)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", board_file.display())));
+    let file = format!("boards/{board_name}/{BOARD_FILE}");
+    let board = parse_board(&file, &text).unwrap_or_else(|e| fail(&e.to_string()));
+    if !board.targets.iter().any(|t| t == target) {
+        fail(&format!(
+            "{file}: targets: must list \"{target}\" for this firmware"
+        ));
+    }
+    let mut code = generate(std::slice::from_ref(&board));
+    code.push('\n');
+    code.push_str(&device_code(&board).unwrap_or_else(|e| fail(&e.to_string())));
+    let heap = board.limits.memory_bytes + HEAP_MARGIN;
+    let _ = writeln!(
+        code,
+        "\n/// Heap bytes: `limits.memory-bytes` ({}) from board.toml plus a {HEAP_MARGIN}-byte margin.\npub const HEAP_BYTES: usize = {heap};",
+        board.limits.memory_bytes
+    );
+    let _ = writeln!(
+        code,
+        "/// Erase unit of the component flash (board.toml `[flash] sector-size`).\npub const SECTOR_SIZE: usize = {};",
+        board.sector_size
+    );
+
+    // Who this device is to the fleet server: set at build (flash) time.
+    for var in ["TERN_DEVICE_ID", "TERN_DEVICE_TOKEN"] {
+        println!("cargo::rerun-if-env-changed={var}");
+    }
+    let id = std::env::var("TERN_DEVICE_ID").unwrap_or_else(|_| DEFAULT_DEVICE_ID.to_string());
+    let token =
+        std::env::var("TERN_DEVICE_TOKEN").unwrap_or_else(|_| DEFAULT_DEVICE_TOKEN.to_string());
+    if !tern_core::protocol::valid_id(&id) {
+        fail(&format!(
+            "TERN_DEVICE_ID `{id}`: use 1-64 characters of A-Z a-z 0-9 - _ ."
+        ));
+    }
+    if !(16..=256).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        fail("TERN_DEVICE_TOKEN: use 16-256 printable ASCII characters without spaces");
+    }
+    let _ = writeln!(
+        code,
+        "/// This device's id on the fleet server (`TERN_DEVICE_ID` at build time).\npub const DEVICE_ID: &str = {id:?};\n/// This device's bearer token (`TERN_DEVICE_TOKEN` at build time).\npub const DEVICE_TOKEN: &str = {token:?};"
+    );
+    write(&out_dir.join("board.rs"), &code);
+
+    // memory.x for cortex-m-rt's link.x, from board.toml's [memory].
+    let memory = memory_x(&board).unwrap_or_else(|e| fail(&e.to_string()));
+    write(&out_dir.join("memory.x"), &memory);
+    println!("cargo::rustc-link-search={}", out_dir.display());
+    println!("cargo::rustc-link-arg-bins=--nmagic");
+    println!("cargo::rustc-link-arg-bins=-Tlink.x");
+    println!("cargo::rustc-link-arg-bins=-Tdefmt.x");
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", path.display())));
+}
