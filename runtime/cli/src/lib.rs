@@ -1,5 +1,7 @@
-//! Library side of the `tern` command: event files and the run loop shared by the
-//! CLI, the demo and the integration tests.
+//! Library side of the `tern` command, shared by the CLI and the integration tests:
+//! the compiled-in board tables (`boards`), key files (`keys`), building and checking
+//! signed bundles (`sign`), event files (`events`), the run loop (`run`), the gateway
+//! agent (`gateway`) and the fleet server's admin client (`client`).
 
 pub mod boards;
 pub mod client;

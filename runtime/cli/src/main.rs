@@ -11,9 +11,10 @@ use tern_core::bundle::{self, Target, Version, key_id};
 use tern_core::wit::hex_bytes;
 use tern_core::{Grant, Limits};
 
-/// Tern: run WebAssembly components on edge devices, gateways and servers.
+/// Tern: run WebAssembly components on edge devices, gateways and servers; sign,
+/// verify and inspect their bundles; serve a fleet and update it over the air.
 #[derive(Parser)]
-#[command(name = "tern", version, about, long_about = None)]
+#[command(name = "tern", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,39 +22,52 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a component over an event stream and print, one JSON line each, its
-    /// results and the host calls it made.
+    /// Run a component (core wasm or signed bundle) over an event stream, printing its
+    /// results and host calls.
     ///
-    /// Sensors and the clock are simulated from the event file, gpio pins and kv
-    /// live in memory (kv in a file with --kv), published messages appear as
-    /// `publish.publish` lines.
+    /// Prints one JSON line per handler result and per host call (with --results,
+    /// only the results, as the device firmware logs them). Sensors and the clock are
+    /// simulated from the event file, gpio pins and kv live in memory (kv in a file
+    /// with --kv), published messages appear as `publish.publish` lines.
     Run(RunArgs),
-    /// Generate an Ed25519 signing key pair: DIR/NAME.key (mode 0600, never printed)
-    /// and DIR/NAME.pub. Put the .pub hex into a board.toml's [trust] keys.
+    /// Generate an Ed25519 signing key pair for `tern sign --key`.
+    ///
+    /// Writes DIR/NAME.key (mode 0600, never printed) and DIR/NAME.pub. Put the .pub
+    /// hex into a board.toml's [trust] keys.
     Keygen(KeygenArgs),
-    /// Wrap a component in a signed bundle.
+    /// Wrap a component in a signed bundle, refusing one a --board would not install.
     ///
     /// Requested capabilities come from --grant, else from component.toml's
-    /// [capabilities] (`components/<name>/component.toml`, or --component-toml),
-    /// else they are the interfaces the wasm imports, unscoped.
+    /// [capabilities] (--component-toml, else `components/<name>/component.toml` or
+    /// `components/fixtures/<name>/component.toml` under the current directory), else
+    /// they are the interfaces the wasm imports, unscoped (said on stderr). Each
+    /// --board's install policy is then checked as `tern verify` does; if one would
+    /// refuse the bundle, tern sign says why and how to fix it and writes nothing
+    /// (unless --sign-anyway).
     Sign(SignArgs),
-    /// Check whether a board would accept a bundle: exit 0 if it would, 1 with the
-    /// reason if not. Uses the board's compiled-in trust keys and capabilities.
+    /// Check whether a board would accept a bundle: exit 0, or 1 with the reason.
+    ///
+    /// Runs the board's install policy with its compiled-in trust keys and
+    /// capabilities, then checks the payload against the signed hash.
     Verify(VerifyArgs),
-    /// Print a bundle's manifest and signatures, and whether each signature verifies
-    /// with a key some board trusts.
+    /// Print a bundle's manifest and signatures, and which boards' keys verify them.
     Inspect(InspectArgs),
     /// List the boards compiled into this tern, with what they trust and offer.
     Boards,
-    /// Encode an event file as a device sensor feed: the file a QEMU board's
-    /// simulated sensors read (`tern-feed.bin` in QEMU's working directory; format in
-    /// boards/qemu-mps2-an386/firmware/README.md).
+    /// Encode an event file as the sensor feed a QEMU device reads.
+    ///
+    /// The device's simulated sensors read it from `tern-feed.bin` in QEMU's working
+    /// directory; format in boards/qemu-mps2-an386/firmware/README.md.
     Feed(FeedArgs),
-    /// Run the fleet server: stores bundles, assigns them, serves downloads, collects
-    /// device status (HTTP API in docs/protocol.md). Stops cleanly on Ctrl-C.
+    /// Run the fleet server: bundles, assignments, downloads and device status.
+    ///
+    /// Stores bundles, assigns them, serves downloads and collects device status
+    /// (HTTP API in docs/protocol.md). Stops cleanly on Ctrl-C.
     Serve(ServeArgs),
-    /// Run a gateway agent: check in, download, verify, stage, trial, confirm or roll
-    /// back, report, and run the active component on the board's engine.
+    /// Run a gateway agent: take updates from the fleet server and run the component.
+    ///
+    /// Checks in, downloads, verifies, stages, trials, confirms or rolls back,
+    /// reports, and runs the active component on the board's engine.
     Gateway(GatewayArgs),
     /// Upload a signed bundle to the fleet server (admin).
     Publish(PublishArgs),
@@ -181,13 +195,15 @@ struct SignArgs {
     /// Security counter: boards install only a counter above the installed one.
     #[arg(long)]
     counter: u64,
-    /// A board the bundle is for; repeatable.
+    /// A board the bundle is for; repeatable. Its install policy must accept the
+    /// bundle (see --sign-anyway).
     #[arg(long = "board")]
     boards: Vec<String>,
     /// An engine the bundle is for (any board running it); repeatable.
     #[arg(long = "engine", value_enum)]
     engines: Vec<EngineKind>,
-    /// Component name (default: the file name without .wasm).
+    /// Component name, 1 to 64 characters of a-z, 0-9 and - (default: the file name
+    /// without .wasm).
     #[arg(long)]
     name: Option<String>,
     /// component.toml with [capabilities] (default: components/<name>/component.toml
@@ -198,6 +214,11 @@ struct SignArgs {
     /// sensors[=id,..], gpio[=pin,..], kv[=bytes], publish[=prefix]. Repeatable.
     #[arg(long = "grant", value_name = "ITEM")]
     grants: Vec<String>,
+    /// Write the bundle even if a board named with --board would refuse it (the
+    /// refusal is still printed). Without it, tern sign checks each --board's
+    /// install policy first, as `tern verify` does, and writes nothing if one refuses.
+    #[arg(long)]
+    sign_anyway: bool,
     /// Where to write the bundle.
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
@@ -412,21 +433,32 @@ fn find_component_toml(name: &str) -> Option<PathBuf> {
 }
 
 fn sign(args: SignArgs) -> Result<ExitCode, String> {
+    use tern::sign::GrantSource;
     let wasm = std::fs::read(&args.component)
         .map_err(|e| format!("cannot read {}: {e}", args.component.display()))?;
     let name = match &args.name {
-        Some(n) => n.clone(),
-        None => args
-            .component
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .ok_or("cannot derive a name from the file name; pass --name")?
-            .to_string(),
+        Some(n) => {
+            tern::sign::check_name(n, None).map_err(|e| e.to_string())?;
+            n.clone()
+        }
+        None => {
+            let stem = args
+                .component
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .ok_or("cannot derive a component name from the file name; pass --name NAME (1 to 64 characters of a-z, 0-9 and -)")?;
+            let file = args.component.file_name().map(PathBuf::from);
+            tern::sign::check_name(stem, file).map_err(|e| e.to_string())?;
+            stem.to_string()
+        }
     };
     let version = Version::parse(&args.version)
         .ok_or_else(|| format!("--version `{}`: expected major.minor.patch", args.version))?;
-    let capabilities = if !args.grants.is_empty() {
-        Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?
+    let imports = tern::sign::imported_interfaces(&wasm)
+        .map_err(|e| format!("{}: {e}", args.component.display()))?;
+    let (capabilities, source) = if !args.grants.is_empty() {
+        let g = Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+        (g, GrantSource::Flags)
     } else if let Some(path) = args
         .component_toml
         .clone()
@@ -434,14 +466,26 @@ fn sign(args: SignArgs) -> Result<ExitCode, String> {
     {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        tern_board::component_capabilities(&text, &path).map_err(|e| e.to_string())?
+        let g = tern_board::component_capabilities(&text, &path).map_err(|e| e.to_string())?;
+        (g, GrantSource::ComponentToml(path))
     } else {
-        tern::sign::default_capabilities(&tern::sign::imported_interfaces(&wasm)?)
+        let g = tern::sign::default_capabilities(&imports);
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| ".".into());
+        let flags = tern::sign::grant_flags(&g);
+        eprintln!(
+            "tern: no component.toml for `{name}` (looked for components/{name}/component.toml and components/fixtures/{name}/component.toml in {cwd}): requesting every interface the wasm imports, unscoped: {}; pass --grant or --component-toml to scope them",
+            if flags.is_empty() { "nothing" } else { &flags }
+        );
+        (g, GrantSource::Imports)
     };
+    let boards = args
+        .boards
+        .iter()
+        .map(|b| board_named(b))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut targets: Vec<Target> = args.boards.iter().cloned().map(Target::Board).collect();
-    for b in &args.boards {
-        board_named(b)?;
-    }
     targets.extend(args.engines.iter().map(|e| Target::Engine((*e).into())));
     let keys = args
         .keys
@@ -457,6 +501,24 @@ fn sign(args: SignArgs) -> Result<ExitCode, String> {
         capabilities,
         &keys,
     )?;
+    // What each named board's install policy says, before anything is written.
+    let mut decoder = bundle::HeaderDecoder::new();
+    let (header, _) = decoder
+        .feed(&bytes)
+        .map_err(|e| format!("internal error: the bundle just built does not decode: {e}"))?
+        .ok_or("internal error: the bundle just built is truncated")?;
+    if let Err(refusal) = tern::sign::check_boards(&header, &boards, source, &imports) {
+        if !args.sign_anyway {
+            return Err(format!(
+                "not signing: {refusal}\n  or pass --sign-anyway to write it regardless (those boards will still refuse to install it)\nnothing was written to {}",
+                args.output.display()
+            ));
+        }
+        eprintln!("tern: warning: {refusal}");
+        eprintln!(
+            "tern: --sign-anyway: writing it regardless; the board(s) above will refuse to install it"
+        );
+    }
     std::fs::write(&args.output, &bytes)
         .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
     println!(

@@ -1,12 +1,14 @@
 //! Building and checking bundles on a host: what `tern sign`, `tern verify`,
 //! `tern inspect` and `tern run` share.
 
+use std::fmt;
 use std::io::Read;
+use std::path::PathBuf;
 
-use tern_core::board::BoardTable;
+use tern_core::board::{BoardTable, Offer, StaticScope};
 use tern_core::bundle::{self, Header, Manifest, Target, Version};
 use tern_core::grant::Scope;
-use tern_core::policy::{Rejection, check_install};
+use tern_core::policy::{Rejection, check_install, grant_within};
 use tern_core::{Grant, Interface};
 
 use crate::keys::KeyFile;
@@ -155,4 +157,468 @@ pub fn verify_stream(
 /// Whether bytes look like a bundle (rather than bare wasm).
 pub fn is_bundle(bytes: &[u8]) -> bool {
     bytes.starts_with(&bundle::MAGIC)
+}
+
+/// A component name `tern sign` cannot use, with a valid one to suggest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidName {
+    /// The name as given or derived.
+    pub name: String,
+    /// The file it was derived from, or `None` if it came from `--name`.
+    pub from_file: Option<PathBuf>,
+    /// A valid name close to it, for `--name`.
+    pub suggestion: String,
+}
+
+impl fmt::Display for InvalidName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.from_file {
+            Some(file) => write!(
+                f,
+                "`{}` (from the file name {}) is not a valid component name: {}; pass --name {}",
+                self.name,
+                file.display(),
+                bundle::BundleError::InvalidName,
+                self.suggestion
+            ),
+            None => write!(
+                f,
+                "--name `{}` is not a valid component name: {}; try --name {}",
+                self.name,
+                bundle::BundleError::InvalidName,
+                self.suggestion
+            ),
+        }
+    }
+}
+
+impl std::error::Error for InvalidName {}
+
+/// Checks a component name against the bundle format's rule
+/// ([`bundle::is_valid_name`]); `from_file` is the file it was derived from, if any.
+pub fn check_name(name: &str, from_file: Option<PathBuf>) -> Result<(), InvalidName> {
+    if bundle::is_valid_name(name) {
+        return Ok(());
+    }
+    Err(InvalidName {
+        name: name.to_string(),
+        from_file,
+        suggestion: suggest_name(name),
+    })
+}
+
+/// A valid component name close to `name` (`name` itself if it is valid): lower
+/// case, every run of other characters (`_`, `.`, spaces, ...) turned into one `-`,
+/// no `-` at either end, at most [`bundle::MAX_NAME_LEN`] bytes; `component` if
+/// nothing is left.
+pub fn suggest_name(name: &str) -> String {
+    if bundle::is_valid_name(name) {
+        return name.to_string();
+    }
+    let mut out = String::new();
+    for c in name.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if out.len() == bundle::MAX_NAME_LEN {
+                break;
+            }
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') && out.len() < bundle::MAX_NAME_LEN {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-');
+    if out.is_empty() {
+        "component".to_string()
+    } else {
+        out.to_string()
+    }
+}
+
+/// A grant written as the `--grant` items that parse back to it
+/// ([`Grant::parse`]), in WIT order: `log`, `sensors=temp-0,temp-1`, `kv=4096`,
+/// `publish=site/`. An unscoped interface is its bare name (`sensors`, `publish`).
+pub fn grant_items(grant: &Grant) -> Vec<String> {
+    fn list<T: ToString>(name: &str, scope: &Scope<T>) -> String {
+        match scope {
+            Scope::Any => name.to_string(),
+            Scope::Only(items) => {
+                let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+                format!("{name}={}", items.join(","))
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if grant.log {
+        out.push("log".to_string());
+    }
+    if grant.clock {
+        out.push("clock".to_string());
+    }
+    if let Some(s) = &grant.sensors {
+        out.push(list("sensors", s));
+    }
+    if let Some(s) = &grant.gpio {
+        out.push(list("gpio", s));
+    }
+    if let Some(q) = grant.kv {
+        out.push(format!("kv={q}"));
+    }
+    match grant.publish.as_deref() {
+        None => {}
+        Some("") => out.push("publish".to_string()),
+        Some(p) => out.push(format!("publish={p}")),
+    }
+    out
+}
+
+/// `grant` as command-line flags: `--grant log --grant sensors=temp-0 ...`.
+pub fn grant_flags(grant: &Grant) -> String {
+    grant_items(grant)
+        .iter()
+        .map(|i| format!("--grant {i}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Narrows `requested` to what every one of `offers` allows: an unscoped or
+/// too-wide scope becomes the offered one (items outside an offered list are
+/// dropped), a kv quota the smallest offered, a topic prefix outside the offered one
+/// that prefix, and an interface a board does not offer is dropped. The result may
+/// still fail [`grant_within`] for several boards with disjoint offers, and may drop
+/// an interface the component imports; [`suggest_grant`] checks both.
+pub fn narrow_grant(requested: &Grant, offers: &[&Offer]) -> Grant {
+    /// One scoped interface: `None` if not offered (or not requested).
+    fn narrow<T: PartialEq, U>(
+        requested: Option<Scope<T>>,
+        offered: Option<StaticScope<U>>,
+        own: impl Fn(&U) -> T,
+    ) -> Option<Scope<T>> {
+        let allowed: Vec<T> = match offered? {
+            StaticScope::Any => return requested,
+            StaticScope::Only(items) => items.iter().map(own).collect(),
+        };
+        match requested? {
+            Scope::Any => Some(Scope::Only(allowed)),
+            Scope::Only(items) => {
+                let kept: Vec<T> = items.into_iter().filter(|i| allowed.contains(i)).collect();
+                Some(Scope::Only(if kept.is_empty() { allowed } else { kept }))
+            }
+        }
+    }
+    let mut g = requested.clone();
+    for o in offers {
+        g.log &= o.log;
+        g.clock &= o.clock;
+        g.sensors = narrow(g.sensors.take(), o.sensors, |id: &&str| id.to_string());
+        g.gpio = narrow(g.gpio.take(), o.gpio, |pin: &u32| *pin);
+        g.kv = match (g.kv, o.kv) {
+            (Some(q), Some(max)) => Some(q.min(max)),
+            _ => None,
+        };
+        g.publish = match (g.publish.take(), o.publish) {
+            (Some(p), Some(base)) if p.starts_with(base) => Some(p),
+            (Some(_), Some(base)) => Some(base.to_string()),
+            _ => None,
+        };
+    }
+    g
+}
+
+/// A grant every board in `boards` accepts ([`grant_within`], the install policy's
+/// capability check) that still covers every interface in `imports` (so the
+/// component can load), narrowed from `requested`; `None` if there is none.
+pub fn suggest_grant(
+    requested: &Grant,
+    imports: &[Interface],
+    boards: &[&BoardTable],
+) -> Option<Grant> {
+    let offers: Vec<&Offer> = boards.iter().map(|b| &b.offers).collect();
+    let g = narrow_grant(requested, &offers);
+    let loads = imports.iter().all(|i| g.allows_interface(*i));
+    let accepted = boards.iter().all(|b| grant_within(&g, &b.offers).is_ok());
+    (loads && accepted).then_some(g)
+}
+
+/// Where the capabilities `tern sign` requests came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantSource {
+    /// `--grant` flags.
+    Flags,
+    /// A component.toml's `[capabilities]`.
+    ComponentToml(PathBuf),
+    /// No flags and no component.toml: every imported interface, unscoped
+    /// ([`default_capabilities`]).
+    Imports,
+}
+
+/// One board named with `--board` that would refuse a bundle, as its install policy
+/// ([`check_install`]) answers.
+#[derive(Clone, Debug)]
+pub struct BoardRefusal {
+    /// The board.
+    pub board: &'static BoardTable,
+    /// Its policy's answer.
+    pub rejection: Rejection,
+    /// When `rejection` is about something else (the signatures, the slot), the
+    /// requested capabilities' own refusal by the same board, if they have one.
+    pub capabilities: Option<Rejection>,
+}
+
+impl BoardRefusal {
+    fn grant_related(r: &Rejection) -> bool {
+        matches!(
+            r,
+            Rejection::ScopeEscalation { .. } | Rejection::CapabilityNotOffered { .. }
+        )
+    }
+
+    /// Whether a different requested grant would help with this board.
+    pub fn is_about_capabilities(&self) -> bool {
+        Self::grant_related(&self.rejection) || self.capabilities.is_some()
+    }
+}
+
+/// `tern sign` is asked for a bundle that some of the boards named with `--board`
+/// would refuse. Displays, per board, the refusal and what to do about it.
+#[derive(Clone, Debug)]
+pub struct BoardsWouldRefuse {
+    /// Every named board that refuses, in `--board` order.
+    pub refusals: Vec<BoardRefusal>,
+    /// Every board named with `--board`.
+    pub boards: Vec<&'static BoardTable>,
+    /// What was requested.
+    pub requested: Grant,
+    /// Where that came from.
+    pub source: GrantSource,
+    /// The interfaces the component imports.
+    pub imports: Vec<Interface>,
+}
+
+impl BoardsWouldRefuse {
+    /// The report, one line each (no trailing newline).
+    fn lines(&self) -> Vec<String> {
+        let mut out = vec![match self.boards.as_slice() {
+            [b] => format!("board `{}` would refuse this bundle:", b.name),
+            _ => format!(
+                "{} of the {} boards named with --board would refuse this bundle:",
+                self.refusals.len(),
+                self.boards.len()
+            ),
+        }];
+        for r in &self.refusals {
+            let b = r.board;
+            out.push(format!("  board `{}`: {}", b.name, r.rejection));
+            match &r.rejection {
+                Rejection::NotEnoughSignatures { required, .. } => {
+                    let keys: Vec<&str> = b.trust_keys.iter().map(|k| k.name).collect();
+                    out.push(format!(
+                        "    it trusts {} ({required} needed): sign with --key for one of those, or add your key's .pub to boards/{}/board.toml [trust] keys and rebuild tern",
+                        keys.join(", "),
+                        b.name
+                    ));
+                }
+                Rejection::TooLargeForSlot { .. } => out.push(format!(
+                    "    make the component smaller, or drop --board {}",
+                    b.name
+                )),
+                _ => {}
+            }
+            if let Some(c) = &r.capabilities {
+                out.push(format!("  board `{}` (also): {c}", b.name));
+            }
+            if r.is_about_capabilities() {
+                let offer = b.offers.to_grant();
+                out.push(format!("    it offers: {}", grant_items(&offer).join(" ")));
+                for i in self.imports.iter().filter(|i| !offer.allows_interface(**i)) {
+                    out.push(format!(
+                        "    the component imports `{i}`, which board `{}` does not offer: no grant fixes that; drop --board {}",
+                        b.name, b.name
+                    ));
+                }
+            }
+        }
+        if !self
+            .refusals
+            .iter()
+            .any(BoardRefusal::is_about_capabilities)
+        {
+            return out;
+        }
+        let requested = grant_flags(&self.requested);
+        out.push(match &self.source {
+            GrantSource::Flags => format!("the capabilities came from --grant: {requested}"),
+            GrantSource::ComponentToml(p) => {
+                format!("the capabilities came from {}: {requested}", p.display())
+            }
+            GrantSource::Imports => format!(
+                "the capabilities were inferred from the component's imports, unscoped (no component.toml was found): {requested}"
+            ),
+        });
+        match suggest_grant(&self.requested, &self.imports, &self.boards) {
+            Some(g) => {
+                out.push(
+                    "to fix the capabilities, request only what the board(s) offer; this is within every board's offer:"
+                        .to_string(),
+                );
+                out.push(format!("    {}", grant_flags(&g)));
+                out.push(match &self.source {
+                    GrantSource::ComponentToml(p) => format!(
+                        "  or edit [capabilities] in {} to match (or pass --component-toml PATH for another file)",
+                        p.display()
+                    ),
+                    _ => "  or pass --component-toml PATH, a file whose [capabilities] stay within that"
+                        .to_string(),
+                });
+            }
+            None => {
+                out.push(
+                    "no one grant suits every board named and the component's imports: sign one bundle per board (`tern boards` lists what each offers), e.g."
+                        .to_string(),
+                );
+                for r in self.refusals.iter().filter(|r| r.is_about_capabilities()) {
+                    if let Some(g) = suggest_grant(&self.requested, &self.imports, &[r.board]) {
+                        out.push(format!("    --board {} {}", r.board.name, grant_flags(&g)));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for BoardsWouldRefuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.lines().join("\n"))
+    }
+}
+
+impl std::error::Error for BoardsWouldRefuse {}
+
+/// Runs each board's install policy ([`check_install`], nothing installed yet) on the
+/// header of a bundle [`build`] made, as `tern verify --board` would. `source` and
+/// `imports` describe how it was built, for the report.
+pub fn check_boards(
+    header: &Header,
+    boards: &[&'static BoardTable],
+    source: GrantSource,
+    imports: &[Interface],
+) -> Result<(), Box<BoardsWouldRefuse>> {
+    let requested = &header.manifest.capabilities;
+    let refusals: Vec<BoardRefusal> = boards
+        .iter()
+        .filter_map(|board| {
+            let rejection = check_install(header, board, None).err()?;
+            let capabilities = if BoardRefusal::grant_related(&rejection) {
+                None
+            } else {
+                grant_within(requested, &board.offers).err()
+            };
+            Some(BoardRefusal {
+                board,
+                rejection,
+                capabilities,
+            })
+        })
+        .collect();
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    Err(Box::new(BoardsWouldRefuse {
+        refusals,
+        boards: boards.to_vec(),
+        requested: requested.clone(),
+        source,
+        imports: imports.to_vec(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
+
+    use super::*;
+    use crate::boards::{LINUX_GATEWAY, QEMU_MPS2_AN386, SERVER};
+
+    #[test]
+    fn suggested_names_are_valid_and_close() {
+        for (bad, good) in [
+            ("smoother_c", "smoother-c"),
+            ("Smoother_C", "smoother-c"),
+            ("my component.v2", "my-component-v2"),
+            ("__x__", "x"),
+            ("a--b", "a--b"),
+            ("a__b", "a-b"),
+            ("___", "component"),
+            ("", "component"),
+            ("ünïcode", "n-code"),
+        ] {
+            assert_eq!(suggest_name(bad), good, "{bad:?}");
+        }
+        let long = "ab_".repeat(40);
+        for name in [long.as_str(), "x", "Ünï", "-a-", "0_0"] {
+            let s = suggest_name(name);
+            assert!(bundle::is_valid_name(&s), "{name:?} -> {s:?}");
+        }
+        assert_eq!(suggest_name(&long).len(), bundle::MAX_NAME_LEN);
+    }
+
+    #[test]
+    fn check_name_accepts_valid_names_and_explains_invalid_ones() {
+        assert!(check_name("smoother-2", None).is_ok());
+        let e = check_name("smoother_c", Some("smoother_c.wasm".into())).unwrap_err();
+        assert_eq!(e.suggestion, "smoother-c");
+        let text = e.to_string();
+        assert!(text.contains("smoother_c.wasm") && text.contains("--name smoother-c"));
+        let e = check_name(&"a".repeat(65), None).unwrap_err();
+        assert!(e.to_string().starts_with("--name"));
+    }
+
+    #[test]
+    fn grant_items_parse_back_to_the_grant() {
+        for g in [
+            Grant::default(),
+            Grant::development(),
+            LINUX_GATEWAY.offers.to_grant(),
+            QEMU_MPS2_AN386.offers.to_grant(),
+            SERVER.offers.to_grant(),
+            Grant::parse(["log", "gpio=4,5", "publish=a/b", "kv=1"]).unwrap(),
+        ] {
+            let items = grant_items(&g);
+            assert_eq!(Grant::parse(items.iter().map(String::as_str)).unwrap(), g);
+        }
+    }
+
+    #[test]
+    fn suggested_grants_fit_the_boards_and_keep_what_already_fits() {
+        let imports = [Interface::Log, Interface::Sensors, Interface::Kv];
+        let wide = default_capabilities(&imports);
+        assert!(grant_within(&wide, &LINUX_GATEWAY.offers).is_err());
+        let g = suggest_grant(&wide, &imports, &[&LINUX_GATEWAY]).unwrap();
+        assert!(grant_within(&g, &LINUX_GATEWAY.offers).is_ok());
+        assert_eq!(
+            g.sensors,
+            Some(Scope::Only(vec![
+                "temp-0".to_string(),
+                "temp-1".to_string(),
+                "hum-0".to_string()
+            ]))
+        );
+        assert_eq!(g.kv, wide.kv, "a quota within the offer is kept");
+        // Items the board offers are kept, the rest dropped; the quota is capped.
+        let asked = Grant::parse(["gpio=4,9", "kv=100000", "publish=site/a/"]).unwrap();
+        let g = narrow_grant(&asked, &[&LINUX_GATEWAY.offers]);
+        assert_eq!(g.gpio, Some(Scope::Only(vec![4])));
+        assert_eq!(g.kv, Some(16_384));
+        assert_eq!(g.publish.as_deref(), Some("site/a/"));
+        // Two boards with unrelated topic prefixes: no one grant fits both.
+        let alarm = Grant::parse(["log", "clock", "gpio=4", "publish=alerts/"]).unwrap();
+        let imports = [
+            Interface::Log,
+            Interface::Clock,
+            Interface::Gpio,
+            Interface::Publish,
+        ];
+        assert!(suggest_grant(&alarm, &imports, &[&QEMU_MPS2_AN386, &LINUX_GATEWAY]).is_none());
+        assert!(suggest_grant(&alarm, &imports, &[&QEMU_MPS2_AN386, &SERVER]).is_some());
+    }
 }

@@ -1,5 +1,5 @@
-//! The `tern` command end to end: keygen, sign, verify, inspect and run, including
-//! every refusal's exit code and message.
+//! The `tern` command end to end: keygen, sign, verify, inspect, run, feed and the
+//! help texts, including every refusal's exit code and message.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use std::path::{Path, PathBuf};
@@ -10,8 +10,13 @@ fn root() -> PathBuf {
 }
 
 fn tern(args: &[&str]) -> (i32, String, String) {
+    tern_in(&root(), args)
+}
+
+/// Runs tern with `dir` as its working directory (a new user's, outside the repo).
+fn tern_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tern"))
-        .current_dir(root())
+        .current_dir(dir)
         .args(args)
         .output()
         .unwrap();
@@ -264,4 +269,300 @@ fn feed_encodes_an_event_file_for_a_device_and_refuses_bad_input() {
     assert_eq!(code, 1);
     assert!(stderr.contains("at most 16384"), "{stderr}");
     assert!(!big_out.exists());
+}
+
+/// The development key, as a path that works from any directory.
+fn dev_key() -> String {
+    root()
+        .join("boards/keys/tern-dev-2026.key")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `sensors=a,b,..` for what `board` offers, built from the compiled-in table (not
+/// from anything tern prints).
+fn offered_sensors(board: &tern_core::board::BoardTable) -> String {
+    match board.offers.sensors.unwrap() {
+        tern_core::board::StaticScope::Only(ids) => format!("sensors={}", ids.join(",")),
+        tern_core::board::StaticScope::Any => panic!("{} offers every sensor", board.name),
+    }
+}
+
+/// Signs the smoother from `dir` for `boards`, with `extra` flags, to `dir/out.tern`.
+fn sign_smoother_in(dir: &Path, boards: &[&str], extra: &[&str]) -> (i32, String, PathBuf) {
+    let out = dir.join("out.tern");
+    let smoother = component("smoother");
+    let key = dev_key();
+    let mut args = vec![
+        "sign",
+        &smoother,
+        "--key",
+        &key,
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    for b in boards {
+        args.extend(["--board", b]);
+    }
+    args.extend_from_slice(extra);
+    let (code, _, err) = tern_in(dir, &args);
+    (code, err, out)
+}
+
+#[test]
+fn sign_outside_the_repo_refuses_what_the_board_would_refuse_and_says_how_to_fix_it() {
+    // No components/smoother/component.toml here: the grant is inferred from the
+    // imports, unscoped, which linux-gateway (three named sensors) refuses.
+    let dir = scratch("infer");
+    let (code, err, out) = sign_smoother_in(&dir, &["linux-gateway"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        !out.exists(),
+        "nothing is written when a board would refuse"
+    );
+
+    // Where the grant came from: one line, before the refusal, naming component.toml.
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.contains("component.toml") && first.contains("unscoped") && first.contains("sensors"),
+        "{err}"
+    );
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("requesting every interface"))
+            .count(),
+        1,
+        "{err}"
+    );
+    // Which board, why, and the fixes, with flags `tern sign` really has.
+    assert!(err.contains("board `linux-gateway`"), "{err}");
+    assert!(err.contains("scope escalation"), "{err}");
+    assert!(err.contains("every sensor"), "{err}");
+    assert!(err.contains("--component-toml"), "{err}");
+    assert!(err.contains("--sign-anyway"), "{err}");
+    let wanted = offered_sensors(&tern::boards::LINUX_GATEWAY);
+    let fix = err
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("--grant "))
+        .unwrap_or_else(|| panic!("no --grant suggestion in:\n{err}"));
+    assert!(fix.contains(&format!("--grant {wanted}")), "{fix}");
+
+    // The suggested flags, as printed, make a bundle the board accepts.
+    let fix: Vec<&str> = fix.split_whitespace().collect();
+    let (code, err, out) = sign_smoother_in(&dir, &["linux-gateway"], &fix);
+    assert_eq!(code, 0, "{err}");
+    let (code, stdout, stderr) =
+        tern(&["verify", out.to_str().unwrap(), "--board", "linux-gateway"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("accepted"), "{stdout}");
+    // No inference line when --grant says what is requested.
+    assert!(!err.contains("requesting every interface"), "{err}");
+}
+
+#[test]
+fn sign_anyway_writes_the_bundle_the_board_then_refuses() {
+    let dir = scratch("anyway");
+    let (code, err, out) = sign_smoother_in(&dir, &["linux-gateway"], &["--sign-anyway"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.exists());
+    // Still warned, with the board and the reason.
+    assert!(
+        err.contains("board `linux-gateway`") && err.contains("scope escalation"),
+        "{err}"
+    );
+    // And the warning was right: the board's own check refuses the bundle.
+    let (code, _, stderr) = tern(&["verify", out.to_str().unwrap(), "--board", "linux-gateway"]);
+    assert_eq!(
+        (code, stderr.contains("scope escalation")),
+        (1, true),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sign_names_only_the_boards_that_refuse_and_each_reason() {
+    let dir = scratch("several");
+    // The server offers everything unscoped; only the gateway refuses.
+    let (code, err, out) = sign_smoother_in(&dir, &["server", "linux-gateway"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists());
+    assert!(err.contains("board `linux-gateway`"), "{err}");
+    assert!(!err.contains("board `server`"), "{err}");
+    // Without a board the inferred grant is not checked against anything.
+    let (code, err, out) = sign_smoother_in(&dir, &[], &["--engine", "wasmtime"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.exists());
+
+    // A key the board does not trust: refused, naming the key it does trust.
+    let out = dir.join("ops.tern");
+    let (code, _, err) = tern(&[
+        "sign",
+        &component("alarm"),
+        "--key",
+        "boards/keys/tern-dev-ops-2026.key",
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "--board",
+        "qemu-mps2-an386",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists());
+    assert!(
+        err.contains("board `qemu-mps2-an386`") && err.contains("does not trust"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tern-dev-2026") && err.contains("--key"),
+        "{err}"
+    );
+
+    // components/alarm/component.toml publishes under alerts/ (the QEMU board's
+    // prefix) and the gateway offers site/ only: no one grant suits both boards.
+    let out = dir.join("alarm.tern");
+    let (code, _, err) = tern(&[
+        "sign",
+        &component("alarm"),
+        "--key",
+        "boards/keys/tern-dev-2026.key",
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "--board",
+        "qemu-mps2-an386",
+        "--board",
+        "linux-gateway",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists());
+    assert!(
+        err.contains("board `linux-gateway`") && !err.contains("board `qemu-mps2-an386`"),
+        "{err}"
+    );
+    assert!(err.contains("components/alarm/component.toml"), "{err}");
+    assert!(err.contains("one bundle per board"), "{err}");
+    // ... and, for the gateway alone, a grant it accepts: signed with it, it verifies.
+    let fix = err
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("--board linux-gateway --grant "))
+        .unwrap_or_else(|| panic!("no per-board suggestion in:\n{err}"));
+    let mut args = vec![
+        "sign",
+        "target/components/alarm.wasm",
+        "--key",
+        "boards/keys/tern-dev-2026.key",
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend(fix.split_whitespace());
+    let (code, _, err) = tern(&args);
+    assert_eq!(code, 0, "{fix}: {err}");
+    let (code, _, err) = tern(&["verify", out.to_str().unwrap(), "--board", "linux-gateway"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn sign_suggests_a_valid_name_for_a_file_name_that_is_not_one() {
+    let dir = scratch("name");
+    let wasm = dir.join("smoother_c.wasm");
+    std::fs::copy(component("smoother"), &wasm).unwrap();
+    let out = dir.join("x.tern");
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "sign",
+            wasm.to_str().unwrap(),
+            "--key",
+            "boards/keys/tern-dev-2026.key",
+            "--version",
+            "1.0.0",
+            "--counter",
+            "1",
+            "--board",
+            "server",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        tern(&args)
+    };
+    let (code, _, err) = sign(&[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists());
+    assert!(err.contains("smoother_c"), "names the bad name: {err}");
+    assert!(err.contains("a-z, 0-9 and -"), "states the rule: {err}");
+    assert!(err.contains("--name smoother-c"), "suggests a fix: {err}");
+
+    // A bad --name gets the same help.
+    let (code, _, err) = sign(&["--name", "Smoother_C"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists());
+    assert!(
+        err.contains("Smoother_C") && err.contains("--name smoother-c"),
+        "{err}"
+    );
+
+    // The suggestion works.
+    let (code, stdout, err) = sign(&["--name", "smoother-c"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("signed smoother-c 1.0.0"), "{stdout}");
+}
+
+#[test]
+fn help_is_current_and_every_subcommand_has_an_about() {
+    let (code, out, err) = tern(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("(later)"), "{out}");
+    assert!(!env!("CARGO_PKG_DESCRIPTION").contains("(later)"));
+    let commands = [
+        "run",
+        "keygen",
+        "sign",
+        "verify",
+        "inspect",
+        "boards",
+        "feed",
+        "serve",
+        "gateway",
+        "publish",
+        "assign",
+        "provision",
+        "devices",
+    ];
+    for c in commands {
+        // Listed with a one-line about of its own.
+        let line = out
+            .lines()
+            .map(str::trim)
+            .find(|l| l.split_whitespace().next() == Some(c))
+            .unwrap_or_else(|| panic!("`{c}` missing from tern --help:\n{out}"));
+        assert!(line.len() > c.len() + 10, "`{c}` has no about: {line}");
+        let (code, sub, err) = tern(&[c, "--help"]);
+        assert_eq!(code, 0, "{c}: {err}");
+        let about = sub.lines().next().unwrap_or_default();
+        assert!(
+            !about.is_empty() && !about.starts_with("Usage"),
+            "{c}: {sub}"
+        );
+        assert!(!sub.contains("(later)"), "{c}: {sub}");
+    }
+    // The sign help names the new flag.
+    let (_, sub, _) = tern(&["sign", "--help"]);
+    assert!(sub.contains("--sign-anyway"), "{sub}");
 }

@@ -291,14 +291,19 @@ impl fmt::Display for BundleError {
 
 impl core::error::Error for BundleError {}
 
+/// Whether `name` is a valid component name: 1..=[`MAX_NAME_LEN`] bytes of `a-z`,
+/// `0-9` and `-` (the rule [`BundleError::InvalidName`] states).
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Checks the manifest's own rules (not the board's).
 fn validate(m: &Manifest) -> Result<(), BundleError> {
-    let name_ok = !m.name.is_empty()
-        && m.name.len() <= MAX_NAME_LEN
-        && m.name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !name_ok {
+    if !is_valid_name(&m.name) {
         return Err(BundleError::InvalidName);
     }
     if m.targets.is_empty() {
