@@ -205,13 +205,9 @@ pub fn qemu(args: &[String]) -> Result<ExitCode, String> {
 /// The board, if QEMU can run it.
 fn qemu_board(name: &str) -> Result<tern_board::Board, String> {
     let board = load_board(name)?;
-    if name != DEFAULT_BOARD {
-        return Err(format!(
-            "board `{name}` does not run under QEMU: only {DEFAULT_BOARD} (QEMU machine {}) \
-             does. Build a device board's image with `cargo xtask flash --board {name}`.",
-            tern_qemu::MACHINE
-        ));
-    }
+    tern_qemu::machine_of(name).map_err(|e| {
+        format!("{e}. Build a device board's image with `cargo xtask flash --board {name}`.")
+    })?;
     Ok(board)
 }
 
@@ -248,6 +244,7 @@ fn prepare(boot: &BootArgs) -> Result<QemuOptions, String> {
         None => {}
     }
     Ok(QemuOptions {
+        machine: tern_qemu::machine_of(&boot.board)?.to_string(),
         server_port,
         guest_server,
         workdir,
@@ -265,7 +262,7 @@ fn boot_elf(elf: &Path, options: &QemuOptions) -> Result<ExitCode, String> {
     eprintln!(
         "xtask: booting {} under QEMU {}; flash {}; network {network}; Ctrl-C stops it",
         shown(elf),
-        tern_qemu::MACHINE,
+        options.machine,
         shown(&options.workdir.join(tern_qemu::FLASH_FILE)),
     );
     let mut qemu = Qemu::start_with_echo(
@@ -422,14 +419,13 @@ pub fn flash(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|_| "the firmware's development identity (TERN_DEVICE_ID unset)".into());
     println!("device     {identity}; token from TERN_DEVICE_TOKEN if set");
     println!("flash it:");
-    if name == DEFAULT_BOARD {
+    if let Ok(machine) = tern_qemu::machine_of(name) {
         println!(
             "  QEMU       cargo xtask qemu --board {name} {}",
             shown(&elf)
         );
         println!(
-            "             (qemu-system-arm -M {} -nographic -semihosting-config enable=on,target=native -kernel {})",
-            tern_qemu::MACHINE,
+            "             (qemu-system-arm -M {machine} -nographic -semihosting-config enable=on,target=native -kernel {})",
             shown(&elf)
         );
     }

@@ -6,8 +6,13 @@ use std::process::Command;
 
 use crate::root;
 
-/// The targets beyond the host: components (wasm32) and the device firmware (Cortex-M4F).
-const TARGETS: [&str; 2] = ["wasm32-unknown-unknown", "thumbv7em-none-eabihf"];
+/// The targets beyond the host: components (wasm32) and the device firmware
+/// (Cortex-M4F for mps2-an386, Cortex-M33 for mps2-an505).
+const TARGETS: [&str; 3] = [
+    "wasm32-unknown-unknown",
+    "thumbv7em-none-eabihf",
+    "thumbv8m.main-none-eabihf",
+];
 
 /// Installs what is missing, saying what it does; fails with the command to run by
 /// hand when it cannot install something itself.

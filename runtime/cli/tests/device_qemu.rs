@@ -1,6 +1,7 @@
-//! The device end to end: the real firmware under `qemu-system-arm -M mps2-an386`,
-//! talking smoltcp TCP through QEMU's restricted user network to a real fleet server
-//! on loopback.
+//! The device end to end, on every QEMU device board (mps2-an386, a Cortex-M4, and
+//! mps2-an505, a Cortex-M33): the real firmware under `qemu-system-arm`, talking
+//! smoltcp TCP through QEMU's restricted user network to a real fleet server on
+//! loopback. The same test, table-driven, with the same signed bundles on both.
 //!
 //! One device lives through a fleet's week: v1 installed and run, an update to v2, a
 //! bundle tampered with on its way to the device (a byte flipped by a proxy between
@@ -32,7 +33,8 @@ use tern_core::{Grant, protocol};
 use tern_qemu::{Echo, Qemu, QemuOptions};
 use tokio::sync::oneshot;
 
-const BOARD: &str = "qemu-mps2-an386";
+/// The QEMU device boards. Every bundle is signed once, for all of them.
+const BOARDS: [&str; 2] = ["qemu-mps2-an386", "qemu-mps2-an505"];
 const ADMIN: &str = "device-test-admin-token";
 /// The identity the firmware is built with when nothing else is set (its build.rs).
 const DEVICE: &str = "qemu-1";
@@ -52,8 +54,8 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-fn board() -> &'static BoardTable {
-    tern::boards::by_name(BOARD).unwrap()
+fn board(name: &str) -> &'static BoardTable {
+    tern::boards::by_name(name).unwrap()
 }
 
 fn v(major: u32) -> Version {
@@ -69,7 +71,7 @@ fn wasm(name: &str) -> Vec<u8> {
         .expect("build the components first: cargo xtask components")
 }
 
-/// A bundle signed with the development key the board trusts.
+/// A bundle signed with the development key the boards trust, for every QEMU board.
 fn bundle(name: &str, version: Version, counter: u64, grant: &[&str]) -> Vec<u8> {
     let key = KeyFile::read(&root().join("boards/keys/tern-dev-2026.key")).unwrap();
     tern::sign::build(
@@ -77,7 +79,7 @@ fn bundle(name: &str, version: Version, counter: u64, grant: &[&str]) -> Vec<u8>
         name,
         version,
         counter,
-        vec![Target::Board(BOARD.into())],
+        BOARDS.iter().map(|b| Target::Board((*b).into())).collect(),
         Grant::parse(grant.iter().copied()).unwrap(),
         &[key],
     )
@@ -90,14 +92,11 @@ const SMOOTHER: &[&str] = &["log", "sensors=temp-0", "kv=4096"];
 /// offers gpio pin 5. Such a server offers the device a bundle asking for pin 5, and
 /// the device must refuse it on its own compiled-in table. (A server with the real
 /// table does not even offer it; `runtime/server/tests` covers that.)
-fn stale_boards() -> &'static [&'static BoardTable] {
-    let mut stale = *board();
+fn stale_boards(name: &str) -> &'static [&'static BoardTable] {
+    let mut stale = *board(name);
     stale.offers.gpio = Some(StaticScope::Only(&[4, 5]));
     let stale: &'static BoardTable = Box::leak(Box::new(stale));
-    let others = tern::boards::ALL
-        .iter()
-        .copied()
-        .filter(|b| b.name != BOARD);
+    let others = tern::boards::ALL.iter().copied().filter(|b| b.name != name);
     Box::leak(
         std::iter::once(stale)
             .chain(others)
@@ -181,12 +180,12 @@ struct TestServer {
     task: tokio::task::JoinHandle<Result<(), tern_server::Error>>,
 }
 
-async fn start_server(dir: &Path) -> TestServer {
+async fn start_server(dir: &Path, board: &str) -> TestServer {
     let listener = tern_server::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = tern_server::Config::new(ADMIN, stale_boards());
+    let mut config = tern_server::Config::new(ADMIN, stale_boards(board));
     config.poll_after_ms = 200;
     config.shutdown_grace = Duration::from_secs(2);
     let data = dir.to_path_buf();
@@ -265,8 +264,8 @@ impl TestServer {
 
 /// The result lines the firmware prints for a run over the feed, made from the same
 /// bundle's run on the server's engine, Wasmtime, over the same events.
-fn wasmtime_results(name: &str, grant: &[&str], feed: &EventFile) -> Vec<String> {
-    let engines = Engines::new(board().limits).unwrap();
+fn wasmtime_results(board_name: &str, name: &str, grant: &[&str], feed: &EventFile) -> Vec<String> {
+    let engines = Engines::new(board(board_name).limits).unwrap();
     engines
         .run(
             EngineKind::Wasmtime,
@@ -294,10 +293,10 @@ fn device_results(qemu: &mut Qemu, name: &str, version: &str) -> Vec<String> {
         .collect()
 }
 
-fn start_device(elf: &Path, dir: &Path, server: SocketAddr) -> Qemu {
+fn start_device(board: &str, elf: &Path, dir: &Path, server: SocketAddr) -> Qemu {
     let network = tern_board::parse_board(
-        &format!("boards/{BOARD}/board.toml"),
-        &std::fs::read_to_string(root().join("boards").join(BOARD).join("board.toml")).unwrap(),
+        &format!("boards/{board}/board.toml"),
+        &std::fs::read_to_string(root().join("boards").join(board).join("board.toml")).unwrap(),
     )
     .unwrap()
     .network
@@ -306,6 +305,7 @@ fn start_device(elf: &Path, dir: &Path, server: SocketAddr) -> Qemu {
     Qemu::start_with_echo(
         elf,
         &QemuOptions {
+            machine: tern_qemu::machine_of(board).unwrap().to_string(),
             server_port: Some(server.port()),
             guest_server: network.server,
             workdir: dir.to_path_buf(),
@@ -313,14 +313,23 @@ fn start_device(elf: &Path, dir: &Path, server: SocketAddr) -> Qemu {
             timeout: Some(Duration::from_secs(30 * 60)),
         },
         Echo::Stderr {
-            prefix: "[qemu-1] ".into(),
+            prefix: format!("[{board}] "),
         },
     )
     .unwrap()
 }
 
 #[test]
-fn device_installs_updates_refuses_and_survives_restart() {
+fn mps2_an386_installs_updates_refuses_and_survives_restart() {
+    device_installs_updates_refuses_and_survives_restart(BOARDS[0]);
+}
+
+#[test]
+fn mps2_an505_installs_updates_refuses_and_survives_restart() {
+    device_installs_updates_refuses_and_survives_restart(BOARDS[1]);
+}
+
+fn device_installs_updates_refuses_and_survives_restart(name: &'static str) {
     if let Err(why) = tern_qemu::check_tools() {
         if std::env::var_os("TERN_REQUIRE_QEMU").is_some() {
             panic!("TERN_REQUIRE_QEMU is set but QEMU is missing: {why}");
@@ -328,10 +337,10 @@ fn device_installs_updates_refuses_and_survives_restart() {
         eprintln!("SKIPPED device end-to-end test: {why}");
         return;
     }
-    let dir = scratch("e2e");
+    let dir = scratch(name);
     let device_dir = dir.join("device");
     std::fs::create_dir_all(&device_dir).unwrap();
-    let elf = tern_qemu::build_firmware(&root(), BOARD, &[]).unwrap();
+    let elf = tern_qemu::build_firmware(&root(), name, &[]).unwrap();
     // The server and the proxy run on their own runtime; this thread waits on QEMU's
     // log (blocking) without holding up a runtime worker.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -344,16 +353,16 @@ fn device_installs_updates_refuses_and_survives_restart() {
     let events = root().join("components/smoother/events.jsonl");
     let feed = EventFile::parse(&std::fs::read_to_string(&events).unwrap()).unwrap();
     std::fs::write(device_dir.join("tern-feed.bin"), feed.to_feed()).unwrap();
-    let expected = wasmtime_results("smoother", SMOOTHER, &feed);
+    let expected = wasmtime_results(name, "smoother", SMOOTHER, &feed);
     assert!(
         expected.iter().filter(|l| l.contains(".ema=")).count() >= 3,
         "the reference run has outputs to compare: {expected:#?}"
     );
 
-    let server = rt.block_on(start_server(&dir.join("server")));
+    let server = rt.block_on(start_server(&dir.join("server"), name));
     let mitm = Arc::new(Proxy::default());
     let via = proxy(server.addr, mitm.clone());
-    let mut qemu = start_device(&elf, &device_dir, via);
+    let mut qemu = start_device(name, &elf, &device_dir, via);
     qemu.wait_for("flash: erased (first boot)", STEP).unwrap();
 
     // v1: fetched over smoltcp, verified, staged, trialled, confirmed, run.
@@ -423,7 +432,7 @@ fn device_installs_updates_refuses_and_survives_restart() {
 
     // Power off, power on: v2 comes back from flash, verified again, without a download.
     qemu.kill();
-    let mut qemu = start_device(&elf, &device_dir, via);
+    let mut qemu = start_device(name, &elf, &device_dir, via);
     let boot = qemu.wait_for("active: smoother 2.0.0", STEP).unwrap();
     assert!(
         boot.iter().any(|l| l.text.contains("flash: restored")),
@@ -457,7 +466,7 @@ fn device_installs_updates_refuses_and_survives_restart() {
 
     // A sensor feed that is not one: said at boot, and the device runs without events.
     std::fs::write(device_dir.join("tern-feed.bin"), b"not a feed").unwrap();
-    let mut qemu = start_device(&elf, &device_dir, via);
+    let mut qemu = start_device(name, &elf, &device_dir, via);
     let boot = qemu.wait_for("active: smoother 2.0.0", STEP).unwrap();
     assert!(
         boot.iter().any(|l| l.text.contains("sensor feed unusable")),

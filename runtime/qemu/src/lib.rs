@@ -44,8 +44,21 @@ pub const QEMU: &str = "qemu-system-arm";
 /// The command that installs [`QEMU`] on Debian and Ubuntu.
 pub const INSTALL_QEMU: &str = "apt-get update && apt-get install -y qemu-system-arm";
 
-/// The QEMU machine of the `qemu-mps2-an386` board.
+/// The QEMU machine of the `qemu-mps2-an386` board, Tern's reference device.
 pub const MACHINE: &str = "mps2-an386";
+
+/// The QEMU machine a `qemu-<machine>` board runs on: its name without `qemu-`
+/// (`qemu-mps2-an505` runs on `-M mps2-an505`). Other boards are not QEMU boards.
+pub fn machine_of(board: &str) -> Result<&str, String> {
+    board
+        .strip_prefix("qemu-")
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "board `{board}` is not a QEMU board: QEMU boards are named qemu-<machine>,                  such as qemu-mps2-an386"
+            )
+        })
+}
 
 /// The component flash's backing file in [`QemuOptions::workdir`] (semihosting),
 /// loaded at boot and written through on every erase and write.
@@ -154,6 +167,8 @@ pub enum Echo {
 /// How to run QEMU.
 #[derive(Clone, Debug)]
 pub struct QemuOptions {
+    /// QEMU's `-M` machine ([`machine_of`] the board).
+    pub machine: String,
     /// The host loopback port (`127.0.0.1:PORT`) that the guest's server address is
     /// forwarded to; `None` runs without a network backend (`-nic none`).
     pub server_port: Option<u16>,
@@ -172,10 +187,11 @@ pub struct QemuOptions {
 }
 
 impl Default for QemuOptions {
-    /// No network, `10.0.2.100:8080` as the guest's server (the `qemu-mps2-an386`
-    /// board), the current directory, no timeout.
+    /// The `qemu-mps2-an386` board's machine, no network, `10.0.2.100:8080` as the
+    /// guest's server, the current directory, no timeout.
     fn default() -> Self {
         QemuOptions {
+            machine: MACHINE.to_string(),
             server_port: None,
             guest_server: SocketAddrV4::new(Ipv4Addr::new(10, 0, 2, 100), 8080),
             workdir: PathBuf::from("."),
@@ -190,7 +206,7 @@ impl QemuOptions {
     pub fn args(&self, elf: &Path) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = [
             "-M",
-            MACHINE,
+            self.machine.as_str(),
             "-nographic",
             "-semihosting-config",
             "enable=on,target=native",
