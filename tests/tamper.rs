@@ -409,6 +409,7 @@ const TEST_BOARD: BoardTable = BoardTable {
     engine: bundle::EngineKind::Wasmi,
     limits: tern_core::Limits::HOST,
     sector_size: 4096,
+    trial_restarts: 0,
     slots: &[
         tern_core::board::Slot {
             name: "a",

@@ -24,6 +24,11 @@
 //!   when full, the oldest report is dropped, and the next check-in says how many
 //!   were ([`protocol::Report::Dropped`]). A failed check-in is retried with
 //!   exponential backoff from [`BACKOFF_FIRST_MS`] up to the poll period.
+//! - **The queue survives a restart.** It is kept in flash with the slot metadata
+//!   (the journal, [`SlotManager::journal`]): an outcome is committed in the same
+//!   atomic metadata commit as the slot change it reports (confirm, roll back), other
+//!   queue changes in a commit of their own. What does not fit a record is dropped
+//!   oldest first and counted.
 //! - **What to fetch.** An assignment is fetched unless it is the active bundle or
 //!   one this agent refused or rolled back (the last [`REFUSED_LEN`], in RAM). One
 //!   whose security counter is not above the installed one is refused (and
@@ -43,7 +48,10 @@
 //! - **Trial and settle.** Load, instantiate, `init`, `health-check`, then events
 //!   until the [`Supervisor`] decides (at most [`Config::trial_events`]); a healthy
 //!   trial that runs out of events is confirmed. Then settle (confirm or roll back)
-//!   and report `installed`, then `confirmed` or `rolled-back`.
+//!   and report `installed`, then `confirmed` or `rolled-back`. A restart during a
+//!   trial is inconclusive: up to the board's `trial_restarts` the trial runs again
+//!   after the restart (after [`TRIAL_RETRY_PAUSE_MS`], doubled per restart); only a
+//!   failed trial, or one more restart than that, rolls it back.
 //! - **What runs.** The active component, after every change and at the start.
 
 use alloc::boxed::Box;
@@ -76,10 +84,14 @@ pub const DOWNLOAD_ATTEMPTS: u32 = 8;
 pub const BACKOFF_FIRST_MS: u64 = 250;
 /// The pause before download attempt `n + 1` is `n` times this.
 pub const DOWNLOAD_PAUSE_MS: u64 = 200;
+/// The pause before a trial interrupted by a restart runs again, doubled per restart.
+pub const TRIAL_RETRY_PAUSE_MS: u64 = 500;
 /// A progress notice every this many bytes of a download.
 pub const PROGRESS_EVERY: u64 = 16 * 1024;
 /// Bytes of an error page kept for the notice.
 const PAGE_LEN: usize = 256;
+/// The first byte of a journal ([`ReportQueue::to_journal`]).
+const JOURNAL_FORMAT: u8 = 1;
 
 /// The device path of check-ins.
 pub const CHECK_IN_PATH: &str = "/device/v1/check-in";
@@ -173,6 +185,10 @@ pub enum Notice {
     ReplyRefused(protocol::ProtocolError),
     /// The queue was full: this many reports were dropped, oldest first.
     ReportsDropped(u32),
+    /// The report queue could not be kept in flash (it stays in RAM).
+    JournalNotSaved(AgentError),
+    /// The journal in flash is not a report queue; it was ignored.
+    JournalUnreadable,
     /// An assignment to fetch.
     Assigned(Assignment),
     /// The inactive slot already holds this much of the assigned bundle.
@@ -206,6 +222,15 @@ pub enum Notice {
     Staged(ComponentInfo),
     /// A trial run starts.
     TrialStarted(ComponentId),
+    /// At start: a restart interrupted this component's trial; it runs again.
+    TrialInterrupted {
+        /// The component.
+        component: ComponentId,
+        /// Restarts during its trials so far.
+        restarts: u8,
+        /// Restarts the board takes as inconclusive before it rolls back.
+        allowed: u8,
+    },
     /// The outcome of an update: confirmed, rolled back, or refused.
     Outcome {
         /// What was assigned (names a refused bundle the report cannot).
@@ -237,7 +262,10 @@ impl Notice {
             | Notice::Interrupted { .. }
             | Notice::DownloadFailed(_)
             | Notice::Refetching(_)
-            | Notice::ReportsDropped(_) => Level::Warn,
+            | Notice::ReportsDropped(_)
+            | Notice::JournalNotSaved(_)
+            | Notice::JournalUnreadable
+            | Notice::TrialInterrupted { .. } => Level::Warn,
             Notice::BootFault(_)
             | Notice::CheckInRefused { .. }
             | Notice::ReplyRefused(_)
@@ -266,6 +294,13 @@ impl fmt::Display for Notice {
                 f,
                 "report queue full: {n} oldest report(s) dropped; the server is told how many"
             ),
+            Notice::JournalNotSaved(e) => write!(
+                f,
+                "reports not kept in flash ({e}); they are sent from RAM, and a restart before then loses them"
+            ),
+            Notice::JournalUnreadable => {
+                f.write_str("the report journal in flash is unreadable: ignored")
+            }
             Notice::Assigned(a) => write!(
                 f,
                 "assigned {} {} (counter {}, {} bytes): downloading",
@@ -302,6 +337,14 @@ impl fmt::Display for Notice {
                 i.name, i.version, i.slot
             ),
             Notice::TrialStarted(c) => write!(f, "trial of {} {}", c.name, c.version),
+            Notice::TrialInterrupted {
+                component,
+                restarts,
+                allowed,
+            } => write!(
+                f,
+                "a restart interrupted the trial of {component}: restart {restarts} of the {allowed} taken as inconclusive, running it again"
+            ),
             Notice::Outcome {
                 report: Report::Confirmed { component },
                 ..
@@ -423,6 +466,53 @@ impl ReportQueue {
         self.items.drain(..take);
         self.dropped = self.dropped.saturating_sub(batch.dropped);
     }
+
+    /// The journal that keeps this queue in flash, at most `capacity` bytes: a format
+    /// byte (1), then postcard of the dropped count and the reports, oldest first.
+    /// Reports that do not fit are left out, oldest first, and counted as dropped.
+    pub fn to_journal(&self, capacity: usize) -> Vec<u8> {
+        let mut skip = 0;
+        loop {
+            let reports: Vec<&protocol::Report> = self.items.iter().skip(skip).collect();
+            let dropped = self.dropped.saturating_add(skip as u32);
+            let mut bytes = alloc::vec![JOURNAL_FORMAT];
+            if let Ok(body) = postcard::to_allocvec(&(dropped, reports)) {
+                bytes.extend_from_slice(&body);
+                if bytes.len() <= capacity {
+                    return bytes;
+                }
+            }
+            if skip >= self.items.len() {
+                return Vec::new();
+            }
+            skip += 1;
+        }
+    }
+
+    /// The queue a journal holds; `None` if it is not one (an empty journal is an
+    /// empty queue).
+    pub fn from_journal(bytes: &[u8]) -> Option<ReportQueue> {
+        let Some((&format, body)) = bytes.split_first() else {
+            return Some(ReportQueue::default());
+        };
+        if format != JOURNAL_FORMAT {
+            return None;
+        }
+        let (dropped, reports): (u32, Vec<protocol::Report>) = postcard::from_bytes(body).ok()?;
+        let mut q = ReportQueue {
+            items: VecDeque::new(),
+            dropped,
+        };
+        for r in reports {
+            q.push(r);
+        }
+        Some(q)
+    }
+
+    /// Takes back the newest report (an outcome whose slot change did not commit).
+    fn pop_newest(&mut self) -> Option<protocol::Report> {
+        self.items.pop_back()
+    }
 }
 
 /// The reports one check-in carries, and what they stand for in the queue.
@@ -432,6 +522,35 @@ pub struct Batch {
     pub reports: Vec<protocol::Report>,
     queued: usize,
     dropped: u32,
+}
+
+/// The bundle an outcome is about: its SHA-256 (for the report and the refused
+/// set), name and version (for the notice).
+#[derive(Clone, Debug)]
+struct Subject {
+    sha256: [u8; 32],
+    name: String,
+    version: tern_core::bundle::Version,
+}
+
+impl From<&Assignment> for Subject {
+    fn from(a: &Assignment) -> Self {
+        Subject {
+            sha256: a.sha256,
+            name: a.name.clone(),
+            version: a.version,
+        }
+    }
+}
+
+impl From<&ComponentId> for Subject {
+    fn from(c: &ComponentId) -> Self {
+        Subject {
+            sha256: c.bundle_sha256,
+            name: c.name.clone(),
+            version: c.version,
+        }
+    }
 }
 
 /// A bundle transfer in progress.
@@ -470,8 +589,8 @@ enum Phase {
     },
     /// A download is out or about to be.
     Downloading(Box<Download>),
-    /// The staged component waits for its trial.
-    Trial(Assignment),
+    /// The staged component waits for its trial, not before this time.
+    Trial(Subject, u64),
 }
 
 /// The update agent (see the module docs).
@@ -507,29 +626,74 @@ impl<F: NorFlash> Agent<F> {
     /// the rollback as the first report.
     pub fn new(config: Config, mut slots: SlotManager<F>) -> Self {
         let mut notices = VecDeque::new();
-        let mut reports = ReportQueue::default();
+        let mut reports = ReportQueue::from_journal(slots.journal()).unwrap_or_else(|| {
+            notices.push_back(Notice::JournalUnreadable);
+            ReportQueue::default()
+        });
         if let Some(fault) = slots.boot_fault() {
             notices.push_back(Notice::BootFault(fault.clone()));
         }
+        let mut changed = false;
+        let mut refused = VecDeque::new();
         if let Some(r) = slots.take_boot_report() {
+            if let Report::RolledBack {
+                component: Some(c), ..
+            } = &r
+            {
+                // Rolled back for good: not fetched again, as after a failed trial.
+                refused.push_back(c.bundle_sha256);
+            }
             reports.push(r.to_protocol([0; 32]));
             notices.push_back(Notice::AfterRestart(r));
+            changed = true;
         }
         notices.push_back(match slots.active() {
             Some(a) => Notice::Active(a.clone()),
             None => Notice::NothingInstalled,
         });
-        Agent {
+        let mut phase = Phase::Idle { at: 0 };
+        if let Some((component, restarts)) = slots.interrupted_trial() {
+            // Inconclusive: run the trial again, after a pause that grows with every
+            // restart (a component that crashes the device should not do so at once).
+            notices.push_back(Notice::TrialInterrupted {
+                component: component.clone(),
+                restarts: *restarts,
+                allowed: slots.board().trial_restarts,
+            });
+            let pause = TRIAL_RETRY_PAUSE_MS << (*restarts).min(8);
+            phase = Phase::Trial(Subject::from(component), pause);
+        }
+        let mut agent = Agent {
             config,
             slots,
             reports,
-            refused: VecDeque::new(),
+            refused,
             notices,
-            phase: Phase::Idle { at: 0 },
+            phase,
             rerun: true,
             failures: 0,
             check_ins: 0,
+        };
+        if changed {
+            agent.persist();
         }
+        agent
+    }
+
+    /// Keeps the report queue in flash (a metadata commit, when it changed).
+    fn persist(&mut self) {
+        let journal = self.reports.to_journal(self.slots.journal_capacity());
+        if let Err(e) = self.slots.save_journal(journal) {
+            self.notices.push_back(Notice::JournalNotSaved(e));
+        }
+    }
+
+    /// Stages the report queue for the next metadata commit (see
+    /// [`SlotManager::stage_journal`]).
+    fn stage(&mut self) {
+        let journal = self.reports.to_journal(self.slots.journal_capacity());
+        // Cannot fail: the journal was cut to the capacity.
+        let _ = self.slots.stage_journal(journal);
     }
 
     /// The slots (read the active payload to run it).
@@ -575,7 +739,8 @@ impl<F: NorFlash> Agent<F> {
             Phase::Idle { at } if now < *at => Action::WaitUntil(*at),
             Phase::Idle { .. } => self.start_check_in(),
             Phase::CheckingIn { .. } => Action::WaitUntil(now),
-            Phase::Trial(_) => Action::Trial,
+            Phase::Trial(_, at) if now < *at => Action::WaitUntil(*at),
+            Phase::Trial(..) => Action::Trial,
             Phase::Downloading(d) if d.rx.is_some() => Action::WaitUntil(now),
             Phase::Downloading(d) if now < d.not_before => Action::WaitUntil(d.not_before),
             Phase::Downloading(_) => self.start_connection(now),
@@ -683,7 +848,7 @@ impl<F: NorFlash> Agent<F> {
                     }
                 }
             }
-            Phase::Idle { .. } | Phase::Trial(_) => {}
+            Phase::Idle { .. } | Phase::Trial(..) => {}
         }
     }
 
@@ -725,7 +890,7 @@ impl<F: NorFlash> Agent<F> {
                 }
                 Flow::Continue
             }
-            Phase::Idle { .. } | Phase::Trial(_) => Flow::Stop,
+            Phase::Idle { .. } | Phase::Trial(..) => Flow::Stop,
         }
     }
 
@@ -797,7 +962,10 @@ impl<F: NorFlash> Agent<F> {
             }
         };
         self.failures = 0;
-        self.reports.delivered(batch);
+        if !batch.reports.is_empty() {
+            self.reports.delivered(batch);
+            self.persist();
+        }
         let wait = u64::from(self.config.poll_ms.min(reply.poll_after_ms));
         self.phase = Phase::Idle { at: now + wait };
         let active = self.slots.active().map(|a| a.bundle_sha256);
@@ -814,7 +982,7 @@ impl<F: NorFlash> Agent<F> {
                     offered: a.security_counter,
                     installed,
                 });
-                self.settled(now, &a, Report::Rejected { reason });
+                self.settled(now, &Subject::from(&a), Report::Rejected { reason });
                 return;
             }
             self.notices.push_back(Notice::Assigned(a.clone()));
@@ -916,13 +1084,15 @@ impl<F: NorFlash> Agent<F> {
             Ok(info) if info.bundle_sha256 == d.assignment.sha256 => {
                 let a = d.assignment.clone();
                 self.notices.push_back(Notice::Staged(info.clone()));
-                self.queue(
+                // Committed with the trial's start, the next metadata commit.
+                self.queue_only(
                     Report::Installed {
                         component: info.id(),
                     }
                     .to_protocol(a.sha256),
                 );
-                self.phase = Phase::Trial(a);
+                self.stage();
+                self.phase = Phase::Trial(Subject::from(&a), now);
             }
             Ok(_) => {
                 // Verified and signed, but not the bundle the server assigned: never
@@ -950,19 +1120,25 @@ impl<F: NorFlash> Agent<F> {
             self.notices.push_back(Notice::Refetching(e));
             return;
         }
-        let a = d.assignment.clone();
+        let a = Subject::from(&d.assignment);
         self.settled(now, &a, Report::Rejected { reason: e });
     }
 
-    /// Queues an outcome, remembers a failure, and checks in at once to report it.
-    fn settled(&mut self, now: u64, a: &Assignment, report: Report) {
+    /// Queues an outcome (and keeps it in flash), remembers a failure, and checks in
+    /// at once to report it.
+    fn settled(&mut self, now: u64, a: &Subject, report: Report) {
+        self.queue(report.to_protocol(a.sha256));
+        self.settled_queued(now, a, report);
+    }
+
+    /// [`Self::settled`] for an outcome already queued and committed.
+    fn settled_queued(&mut self, now: u64, a: &Subject, report: Report) {
         if !matches!(report, Report::Confirmed { .. }) {
             if self.refused.len() >= REFUSED_LEN {
                 self.refused.pop_front();
             }
             self.refused.push_back(a.sha256);
         }
-        self.queue(report.to_protocol(a.sha256));
         self.notices.push_back(Notice::Outcome {
             name: a.name.clone(),
             version: a.version,
@@ -971,7 +1147,14 @@ impl<F: NorFlash> Agent<F> {
         self.phase = Phase::Idle { at: now };
     }
 
+    /// Queues a report and keeps the queue in flash.
     fn queue(&mut self, r: protocol::Report) {
+        self.queue_only(r);
+        self.persist();
+    }
+
+    /// Queues a report in RAM only (the caller commits it).
+    fn queue_only(&mut self, r: protocol::Report) {
         if self.reports.push(r) {
             self.notices
                 .push_back(Notice::ReportsDropped(self.reports.dropped()));
@@ -981,7 +1164,8 @@ impl<F: NorFlash> Agent<F> {
     /// Runs the trial [`Action::Trial`] asked for, on `engine` over `workload`, and
     /// settles it: confirm or roll back, report, and run what is active after it.
     pub fn run_trial<E: Engine>(&mut self, now: u64, engine: &E, workload: &mut dyn Workload) {
-        let Phase::Trial(a) = core::mem::replace(&mut self.phase, Phase::Idle { at: now }) else {
+        let Phase::Trial(a, _) = core::mem::replace(&mut self.phase, Phase::Idle { at: now })
+        else {
             return;
         };
         let info = match self.slots.start_trial() {
@@ -1007,14 +1191,28 @@ impl<F: NorFlash> Agent<F> {
             // Out of events: a healthy component with too little traffic is no fault.
             sup.deadline_passed();
         }
-        let report = match sup.settle(&mut self.slots) {
-            Ok(Some(r)) => r,
-            Ok(None) => Report::Rejected {
-                reason: AgentError::UpdateAborted,
-            },
-            Err(reason) => Report::Rejected { reason },
+        // The outcome goes into the journal of the very commit that confirms or rolls
+        // back, so a restart can never lose the report of a settled trial.
+        let Some(outcome) = sup.report() else {
+            self.settled(
+                now,
+                &a,
+                Report::Rejected {
+                    reason: AgentError::UpdateAborted,
+                },
+            );
+            return;
         };
-        self.settled(now, &a, report);
+        self.queue_only(outcome.to_protocol(a.sha256));
+        self.stage();
+        match sup.settle(&mut self.slots) {
+            Ok(_) => self.settled_queued(now, &a, outcome),
+            Err(reason) => {
+                // Not settled: that report is not true.
+                self.reports.pop_newest();
+                self.settled(now, &a, Report::Rejected { reason });
+            }
+        }
         self.rerun = true;
     }
 }

@@ -223,6 +223,13 @@ pub enum AgentError {
     /// The downloaded bundle verifies, but its SHA-256 is not the assignment's: it is
     /// not what the server assigned, and is not run.
     NotAssigned,
+    /// The agent's journal does not fit a metadata record.
+    JournalTooLong {
+        /// Its length.
+        len: usize,
+        /// What a record carries (a metadata sector less its head).
+        capacity: usize,
+    },
 }
 
 impl fmt::Display for AgentError {
@@ -278,6 +285,10 @@ impl fmt::Display for AgentError {
             AgentError::RestartRequired => {
                 f.write_str("trial rolled back: restart the component from the active slot")
             }
+            AgentError::JournalTooLong { len, capacity } => write!(
+                f,
+                "a journal of {len} bytes does not fit the {capacity} a metadata record carries; keep fewer reports"
+            ),
             AgentError::NotAssigned => f.write_str(
                 "the bytes verify but are not the assigned bundle (SHA-256 differs); nothing activated",
             ),
@@ -318,6 +329,7 @@ impl embedded_svc::io::Error for AgentError {
             | AgentError::UpdateAborted
             | AgentError::RestartRequired => ErrorKind::Other,
             AgentError::Unsupported(_) => ErrorKind::Unsupported,
+            AgentError::JournalTooLong { .. } => ErrorKind::OutOfMemory,
         }
     }
 }

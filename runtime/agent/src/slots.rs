@@ -190,6 +190,14 @@ pub struct SlotManager<F: NorFlash> {
     boot_report: Option<Report>,
     /// What an erased byte reads as.
     erased: u8,
+    /// The agent's journal, as committed with the current record (or staged for the
+    /// next commit).
+    journal: Vec<u8>,
+    /// Whether `journal` was staged and not yet committed.
+    journal_staged: bool,
+    /// A trial this boot found interrupted by a restart and staged again, with the
+    /// restarts so far.
+    interrupted: Option<(ComponentId, u8)>,
 }
 
 /// The bundle a resumed transfer must be, as the fleet's assignment names it.
@@ -262,20 +270,33 @@ impl<F: NorFlash> SlotManager<F> {
             boot_fault: None,
             boot_report: None,
             erased: 0xFF,
+            journal: Vec::new(),
+            journal_staged: false,
+            interrupted: None,
         };
         mgr.load_metadata()?;
         if let Some(t) = mgr.record.slot_in(SlotState::Trial) {
-            // The trial was never confirmed: whatever happened, it did not prove itself.
-            // Its name is only for the report; failing to read it must not stop the
-            // rollback.
+            // The trial was never confirmed. A restart proves nothing either way, so up
+            // to the board's `trial_restarts` it is inconclusive: the bundle is staged
+            // again and its trial runs again. Past that it is rolled back. The name is
+            // only for the report; failing to read it must not stop the rollback.
             let component = mgr.verify_slot(t, Check::Identify).ok().map(|i| i.id());
+            let restarts = mgr.record.trial_restarts.saturating_add(1);
             let mut r = mgr.record;
-            r.states[t] = SlotState::Rejected;
-            mgr.commit(r)?;
-            mgr.boot_report = Some(Report::RolledBack {
-                component,
-                reason: RollbackReason::RestartedDuringTrial,
-            });
+            if restarts <= mgr.board.trial_restarts {
+                r.states[t] = SlotState::Staged;
+                r.trial_restarts = restarts;
+                mgr.commit(r)?;
+                mgr.interrupted = component.map(|c| (c, restarts));
+            } else {
+                r.states[t] = SlotState::Rejected;
+                r.trial_restarts = 0;
+                mgr.commit(r)?;
+                mgr.boot_report = Some(Report::RolledBack {
+                    component,
+                    reason: RollbackReason::RestartedDuringTrial { restarts },
+                });
+            }
         }
         if let Some(a) = mgr.record.slot_in(SlotState::Active) {
             // A slot that does not verify, or does not even read, is not run; but the
@@ -328,8 +349,15 @@ impl<F: NorFlash> SlotManager<F> {
         self.boot_fault.as_ref()
     }
 
+    /// A trial that a restart interrupted and that this boot staged again (within the
+    /// board's `trial_restarts`), with the restarts so far: its trial should run
+    /// again. `None` once that trial has started.
+    pub fn interrupted_trial(&self) -> Option<&(ComponentId, u8)> {
+        self.interrupted.as_ref()
+    }
+
     /// What happened at boot that the server should hear about (a trial rolled back
-    /// because the device restarted during it); returned once.
+    /// because the device restarted during it too often); returned once.
     pub fn take_boot_report(&mut self) -> Option<Report> {
         self.boot_report.take()
     }
@@ -538,6 +566,56 @@ impl<F: NorFlash> SlotManager<F> {
         }))
     }
 
+    /// The agent's journal (its undelivered reports), as last committed with the slot
+    /// metadata; empty on blank flash.
+    pub fn journal(&self) -> &[u8] {
+        &self.journal
+    }
+
+    /// The most journal bytes a record can carry: a metadata sector less the record's
+    /// head.
+    pub fn journal_capacity(&self) -> usize {
+        (self.layout.sector_size as usize)
+            .saturating_sub(RECORD_LEN)
+            .min(usize::from(u16::MAX))
+    }
+
+    /// Sets the journal the next metadata commit carries, without committing: a
+    /// report staged here lands in the same atomic commit as the slot change it
+    /// reports. Fails, changing nothing, if it is longer than
+    /// [`Self::journal_capacity`].
+    pub fn stage_journal(&mut self, journal: Vec<u8>) -> Result<(), AgentError> {
+        if journal.len() > self.journal_capacity() {
+            return Err(AgentError::JournalTooLong {
+                len: journal.len(),
+                capacity: self.journal_capacity(),
+            });
+        }
+        self.journal = journal;
+        self.journal_staged = true;
+        Ok(())
+    }
+
+    /// Commits `journal` with the current slot metadata (nothing is written if it is
+    /// the journal already committed).
+    pub fn save_journal(&mut self, journal: Vec<u8>) -> Result<(), AgentError> {
+        if journal == self.journal && !self.journal_staged && self.current.is_some() {
+            return Ok(());
+        }
+        let old = core::mem::take(&mut self.journal);
+        if let Err(e) = self.stage_journal(journal) {
+            self.journal = old;
+            return Err(e);
+        }
+        match self.commit(self.record) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.journal = old;
+                Err(e)
+            }
+        }
+    }
+
     /// The value an erased flash byte reads as (`0xFF` unless
     /// [`Self::set_erased_value`] said otherwise); [`Self::resume_receiving`] needs it
     /// to tell written bytes from erased ones.
@@ -592,6 +670,7 @@ impl<F: NorFlash> SlotManager<F> {
         r.states[s] = SlotState::Trial;
         self.commit(r)?;
         self.trial = Some(info.clone());
+        self.interrupted = None;
         Ok(info)
     }
 
@@ -609,6 +688,7 @@ impl<F: NorFlash> SlotManager<F> {
         };
         let mut r = self.record;
         r.states[t] = SlotState::Active;
+        r.trial_restarts = 0;
         let old = 1 - t;
         if r.states[old] == SlotState::Active {
             r.states[old] = SlotState::Empty;
@@ -634,9 +714,11 @@ impl<F: NorFlash> SlotManager<F> {
             .ok_or(AgentError::NoTrial { action: "reject" })?;
         let mut r = self.record;
         r.states[s] = SlotState::Rejected;
+        r.trial_restarts = 0;
         self.commit(r)?;
         self.trial = None;
         self.staged = None;
+        self.interrupted = None;
         Ok(self.slot_id(s))
     }
 
@@ -661,7 +743,9 @@ impl<F: NorFlash> SlotManager<F> {
             let mut r = self.record;
             r.states[target] = SlotState::Empty;
             r.lens[target] = 0;
+            r.trial_restarts = 0;
             self.commit(r)?;
+            self.interrupted = None;
         }
         self.staged = None;
         Ok(())
@@ -726,32 +810,44 @@ impl<F: NorFlash> SlotManager<F> {
     /// by a power cut) holds no record; the commit protocol never tears the current
     /// record, so the other sector has it. Only if neither sector reads is it an error.
     fn load_metadata(&mut self) -> Result<(), AgentError> {
-        let mut best: Option<(usize, Record)> = None;
+        let mut best: Option<(usize, Record, Vec<u8>)> = None;
         let mut unreadable = None;
         for i in 0..2 {
+            let at = self.layout.metadata_sector(i);
             let mut b = [0u8; RECORD_LEN];
-            if let Err(e) = self.read(self.layout.metadata_sector(i), &mut b) {
+            let mut read = self.read(at, &mut b);
+            let mut journal = Vec::new();
+            if read.is_ok()
+                && let Some(len) = Record::journal_len(&b)
+                && len <= self.journal_capacity()
+            {
+                journal.resize(len, 0);
+                read = self.read(at + RECORD_LEN as u32, &mut journal);
+            }
+            if let Err(e) = read {
                 if unreadable.is_some() {
                     return Err(e);
                 }
                 unreadable = Some(e);
                 continue;
             }
-            if let Some(r) = Record::decode(&b)
-                && best.is_none_or(|(_, cur)| r.seq > cur.seq)
+            if let Some(r) = Record::decode(&b, &journal)
+                && best.as_ref().is_none_or(|(_, cur, _)| r.seq > cur.seq)
             {
-                best = Some((i, r));
+                best = Some((i, r, journal));
             }
         }
-        if let Some((i, r)) = best {
+        if let Some((i, r, journal)) = best {
             self.current = Some(i);
             self.record = r;
+            self.journal = journal;
         }
         Ok(())
     }
 
-    /// Makes `new` the current record: erases the sector that does not hold the
-    /// current one, writes `new` there with the next sequence number, reads it back.
+    /// Makes `new` the current record, with the current journal: erases the sector
+    /// that does not hold the current one, writes `new` there with the next sequence
+    /// number, reads it back.
     fn commit(&mut self, mut new: Record) -> Result<(), AgentError> {
         new.seq = self.record.seq.wrapping_add(1);
         let target = self.current.map_or(0, |i| 1 - i);
@@ -760,18 +856,21 @@ impl<F: NorFlash> SlotManager<F> {
             .erase(offset, offset + self.layout.sector_size)
             .map_err(flash_err(FlashOp::Erase, offset))?;
         let unit = F::WRITE_SIZE.max(1);
-        let mut bytes = vec![0xFF; RECORD_LEN.div_ceil(unit) * unit];
-        bytes[..RECORD_LEN].copy_from_slice(&new.encode());
+        let mut bytes = new.encode(&self.journal);
+        bytes.resize(bytes.len().div_ceil(unit) * unit, 0xFF);
         self.flash
             .write(offset, &bytes)
             .map_err(flash_err(FlashOp::Write, offset))?;
         let mut back = [0u8; RECORD_LEN];
         self.read(offset, &mut back)?;
-        if Record::decode(&back) != Some(new) {
+        let mut journal = vec![0u8; self.journal.len()];
+        self.read(offset + RECORD_LEN as u32, &mut journal)?;
+        if Record::decode(&back, &journal) != Some(new) {
             return Err(AgentError::MetadataVerify { offset });
         }
         self.record = new;
         self.current = Some(target);
+        self.journal_staged = false;
         Ok(())
     }
 
@@ -1008,7 +1107,9 @@ impl UpdateState {
         let mut r = mgr.record;
         r.states[self.slot] = SlotState::Staged;
         r.lens[self.slot] = self.bundle_len;
+        r.trial_restarts = 0;
         mgr.commit(r)?;
+        mgr.interrupted = None;
         mgr.staged = Some(info.clone());
         Ok(info)
     }

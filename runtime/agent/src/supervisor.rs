@@ -74,8 +74,12 @@ pub enum RollbackReason {
     },
     /// The health check never passed before the deadline.
     NoHealthCheck,
-    /// The device restarted before the trial was confirmed.
-    RestartedDuringTrial,
+    /// The device restarted during the trial more often than the board takes as
+    /// inconclusive (`trial_restarts`).
+    RestartedDuringTrial {
+        /// Restarts during this bundle's trials.
+        restarts: u8,
+    },
     /// Someone asked for it (operator, OTA API).
     Requested,
 }
@@ -93,9 +97,10 @@ impl fmt::Display for RollbackReason {
             RollbackReason::NoHealthCheck => {
                 f.write_str("the health check did not pass before the trial deadline")
             }
-            RollbackReason::RestartedDuringTrial => {
-                f.write_str("the device restarted before the trial was confirmed")
-            }
+            RollbackReason::RestartedDuringTrial { restarts } => write!(
+                f,
+                "the device restarted during the trial {restarts} time(s) before it was confirmed"
+            ),
             RollbackReason::Requested => f.write_str("rollback requested"),
         }
     }

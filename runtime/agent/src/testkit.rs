@@ -51,6 +51,7 @@ pub fn board(sector_size: u32, slot_size: u32) -> &'static BoardTable {
         engine: EngineKind::Wasmi,
         limits: Limits::HOST,
         sector_size,
+        trial_restarts: 0,
         slots,
         trust_keys,
         signatures_required: 1,
@@ -63,6 +64,13 @@ pub fn board(sector_size: u32, slot_size: u32) -> &'static BoardTable {
             publish: None,
         },
     }))
+}
+
+/// [`board`] that takes `restarts` restarts during a trial as inconclusive.
+pub fn board_restarting(sector_size: u32, slot_size: u32, restarts: u8) -> &'static BoardTable {
+    let mut b = *board(sector_size, slot_size);
+    b.trial_restarts = restarts;
+    Box::leak(Box::new(b))
 }
 
 /// What a test bundle looks like.

@@ -30,6 +30,8 @@ pub struct Board {
     pub limits: Limits,
     /// Erase-sector size of the component flash, bytes.
     pub sector_size: u32,
+    /// `flash.trial-restarts`: restarts during one trial taken as inconclusive.
+    pub trial_restarts: u8,
     /// Component slots, in file order.
     pub slots: Vec<Slot>,
     /// Keys whose signatures the board accepts, in file order.
@@ -258,6 +260,10 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
         engine,
         limits: raw.limits,
         sector_size,
+        trial_restarts: raw
+            .flash
+            .trial_restarts
+            .unwrap_or(crate::schema::DEFAULT_TRIAL_RESTARTS),
         slots,
         trust_keys,
         signatures_required,

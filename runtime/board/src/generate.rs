@@ -69,6 +69,7 @@ fn table(board: &Board) -> TokenStream {
     let table_elements = Literal::u32_unsuffixed(limits.table_elements);
     let call_depth = Literal::u32_unsuffixed(limits.call_depth);
     let sector_size = Literal::u32_unsuffixed(board.sector_size);
+    let trial_restarts = Literal::u8_unsuffixed(board.trial_restarts);
     let slots = board.slots.iter().map(|slot| {
         let name = &slot.name;
         let offset = Literal::u32_unsuffixed(slot.offset);
@@ -117,6 +118,7 @@ fn table(board: &Board) -> TokenStream {
                 call_depth: #call_depth,
             },
             sector_size: #sector_size,
+            trial_restarts: #trial_restarts,
             slots: &[#(#slots),*],
             trust_keys: &[#(#keys),*],
             signatures_required: #signatures_required,

@@ -36,7 +36,13 @@ pub(crate) struct FlashFile {
     pub slots: Vec<SlotFile>,
     /// Device boards only: the address of the component flash.
     pub origin: Option<u32>,
+    /// Restarts during one trial taken as inconclusive (the trial runs again) before
+    /// the bundle is rolled back; [`DEFAULT_TRIAL_RESTARTS`] when absent.
+    pub trial_restarts: Option<u8>,
 }
+
+/// `flash.trial-restarts` when a board.toml does not set it.
+pub const DEFAULT_TRIAL_RESTARTS: u8 = 2;
 
 /// One entry of `flash.slots`.
 #[derive(Debug, Deserialize)]

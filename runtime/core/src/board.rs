@@ -95,6 +95,9 @@ pub struct BoardTable {
     pub limits: Limits,
     /// Erase-sector size of the component flash, bytes.
     pub sector_size: u32,
+    /// Restarts during one trial that are taken as inconclusive (the trial runs
+    /// again) before the bundle is rolled back (board.toml `flash.trial-restarts`).
+    pub trial_restarts: u8,
     /// Component slots (A/B).
     pub slots: &'static [Slot],
     /// Keys whose signatures the board accepts.

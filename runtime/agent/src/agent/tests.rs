@@ -21,7 +21,7 @@ use embedded_storage::nor_flash::NorFlash;
 use super::*;
 use crate::layout::SlotLayout;
 use crate::sim::SimFlash;
-use crate::testkit::{Spec, board, untrusted_key};
+use crate::testkit::{Spec, board, board_restarting, untrusted_key};
 
 type Flash = SimFlash<1024, 8>;
 const SLOT: u32 = 16 * 1024;
@@ -143,6 +143,8 @@ struct Server {
     ignore_range: bool,
     /// Fail this many check-ins at the transport.
     unreachable: u32,
+    /// Fail every check-in after this many got through.
+    down_after: Option<usize>,
     /// Every request, in order.
     requests: Vec<Request>,
     /// Every check-in received.
@@ -172,6 +174,9 @@ impl Server {
         if req.path == CHECK_IN_PATH {
             if self.unreachable > 0 {
                 self.unreachable -= 1;
+                return Err("connection refused");
+            }
+            if self.down_after.is_some_and(|n| self.check_ins.len() >= n) {
                 return Err("connection refused");
             }
             self.check_ins.push(CheckIn::decode(&req.body).unwrap());
@@ -327,6 +332,62 @@ fn a_failed_check_in_keeps_every_report() {
     drive(&mut a, &mut s, 1);
     assert_eq!(s.check_ins[1].reports.len(), 2);
     assert!(a.reports().is_empty());
+}
+
+#[test]
+fn reports_survive_a_restart_before_they_are_delivered() {
+    // The gateway lost 5 of 34 confirmations this way: it died after confirming and
+    // before the next check-in, with its reports in RAM.
+    let mut a = agent(fresh_flash());
+    let mut s = Server::default();
+    let v1 = s.assign(spec(1, 0).build());
+    // One check-in brings the assignment; the update is installed and confirmed; then
+    // the server is unreachable, and the process dies.
+    s.down_after = Some(1);
+    drive(&mut a, &mut s, 3);
+    s.down_after = None;
+    assert_eq!(a.slots().active().map(|i| i.bundle_sha256), Some(v1.sha256));
+    assert_eq!(s.check_ins.len(), 1, "nothing reported yet");
+    let mut a = agent(a.into_slots().release().reboot());
+    assert_eq!(a.reports().len(), 2, "the queue came back from flash");
+    drive(&mut a, &mut s, 1);
+    assert_eq!(outcomes(&s.check_ins[1]), ["installed", "confirmed"]);
+    // Delivered: the journal is empty now, so a further restart sends nothing again.
+    let mut a = agent(a.into_slots().release().reboot());
+    assert!(a.reports().is_empty());
+    drive(&mut a, &mut s, 1);
+    assert!(s.check_ins[2].reports.is_empty());
+}
+
+#[test]
+fn the_journal_keeps_what_fits_and_counts_the_rest() {
+    let mut q = ReportQueue::default();
+    for i in 0..10u8 {
+        q.push(protocol::Report::Rejected {
+            bundle_sha256: [i; 32],
+            reason: "x".repeat(100),
+        });
+    }
+    let journal = q.to_journal(600);
+    assert!(journal.len() <= 600);
+    let back = ReportQueue::from_journal(&journal).unwrap();
+    assert!(back.len() < 10 && back.len() >= 3, "{}", back.len());
+    assert_eq!(back.dropped() as usize, 10 - back.len());
+    // The newest are kept, in order.
+    let first_kept = (10 - back.len()) as u8;
+    assert_eq!(
+        back.items.front().map(|r| *r.bundle_sha256().unwrap()),
+        Some([first_kept; 32])
+    );
+    assert_eq!(
+        back.items.back().map(|r| *r.bundle_sha256().unwrap()),
+        Some([9; 32])
+    );
+    assert_eq!(ReportQueue::from_journal(&[]).map(|q| q.len()), Some(0));
+    assert!(
+        ReportQueue::from_journal(&[7, 1, 2]).is_none(),
+        "unknown format"
+    );
 }
 
 #[test]
@@ -573,7 +634,8 @@ fn agent_on<const E: usize, const W: usize>(
     flash: SimFlash<E, W>,
     erased: u8,
 ) -> Agent<SimFlash<E, W>> {
-    let b = board(E as u32, SLOT);
+    // A restart during the trial is inconclusive here: the recovery runs it again.
+    let b = board_restarting(E as u32, SLOT, 2);
     let layout = SlotLayout::from_board(b).unwrap();
     let mut slots = SlotManager::open(flash, layout, b).unwrap();
     slots.set_erased_value(erased);
@@ -645,6 +707,17 @@ fn agent_cut_everywhere<const E: usize, const W: usize>(erased: u8, ecc: bool) -
             Some(bundle::sha256(&v2)),
             "{what}: {lines:?}"
         );
+        // Whenever the cut came, the server hears that v2 was confirmed: from the
+        // journal the cut left, or from the install the recovery finished.
+        let v2_sha = bundle::sha256(&v2);
+        assert!(
+            s.check_ins.iter().flat_map(|c| &c.reports).any(|r| *r
+                == protocol::Report::Confirmed {
+                    bundle_sha256: v2_sha
+                }),
+            "{what}: v2's confirmation never reached the server: {:?}",
+            s.check_ins
+        );
         if lines.iter().any(|l| l.starts_with("resuming")) {
             resumed += 1;
         }
@@ -686,4 +759,124 @@ fn a_downgrade_is_refused_without_a_download() {
     let last = s.check_ins.last().unwrap();
     assert_eq!(outcomes(last), ["rejected"]);
     assert!(last.reports[0].reason().unwrap().contains("3"), "{last:?}");
+}
+
+/// Runs `agent` until a trial is about to start, and returns without running it: the
+/// device "restarts" there.
+fn until_trial<F: NorFlash>(agent: &mut Agent<F>, server: &mut Server) {
+    let mut now = 0;
+    for _ in 0..10_000 {
+        match agent.poll(now) {
+            Action::Trial => return,
+            Action::WaitUntil(t) => now = now.max(t),
+            Action::Send(req) => {
+                let (status, body, _) = server.serve(&req).unwrap();
+                agent.response_head(status);
+                for chunk in body.chunks(100) {
+                    agent.response_data(chunk);
+                }
+                agent.response_end(now);
+            }
+            _ => {}
+        }
+    }
+    panic!("no trial");
+}
+
+#[test]
+fn a_restart_during_a_trial_is_inconclusive_up_to_the_boards_limit() {
+    let b = board_restarting(1024, SLOT, 2);
+    let layout = SlotLayout::from_board(b).unwrap();
+    let open = |flash: Flash| {
+        Agent::new(
+            Config {
+                device: "dev-1".into(),
+                poll_ms: 1000,
+                trial_events: 2,
+            },
+            SlotManager::open(flash, layout, b).unwrap(),
+        )
+    };
+    let mut a = open(fresh_flash());
+    let mut s = Server::default();
+    let v1 = s.assign(spec(1, 0).build());
+    // The trial starts (the slot is on trial) and the device restarts, twice.
+    for restart in 1..=2u8 {
+        until_trial(&mut a, &mut s);
+        a.slots_mut().start_trial().unwrap();
+        a = open(a.into_slots().release().reboot());
+        assert_eq!(
+            a.slots()
+                .interrupted_trial()
+                .map(|(c, n)| (c.bundle_sha256, *n)),
+            Some((v1.sha256, restart)),
+            "restart {restart} is inconclusive"
+        );
+        assert_eq!(
+            a.reports().batch().reports,
+            [protocol::Report::Installed {
+                bundle_sha256: v1.sha256
+            }],
+            "no rollback to report"
+        );
+    }
+    // The third time, the trial runs to the end: confirmed, no rollback reported.
+    let lines = drive(&mut a, &mut s, 2);
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "a restart interrupted the trial of sensor-filter 1.0.1 (counter 1): restart 2 of the 2"
+        )),
+        "{lines:?}"
+    );
+    assert_eq!(a.slots().active().map(|i| i.bundle_sha256), Some(v1.sha256));
+    let reported: Vec<_> = s.check_ins.iter().flat_map(outcomes).collect();
+    assert!(
+        reported.contains(&"confirmed") && !reported.contains(&"rolled-back"),
+        "{reported:?}"
+    );
+    assert_eq!(
+        downloads(&s).len(),
+        1,
+        "staged again from flash, not downloaded again"
+    );
+}
+
+#[test]
+fn one_restart_more_than_the_limit_rolls_back_with_the_reason() {
+    let b = board_restarting(1024, SLOT, 1);
+    let layout = SlotLayout::from_board(b).unwrap();
+    let open = |flash: Flash| {
+        Agent::new(
+            Config {
+                device: "dev-1".into(),
+                poll_ms: 1000,
+                trial_events: 2,
+            },
+            SlotManager::open(flash, layout, b).unwrap(),
+        )
+    };
+    let mut a = open(fresh_flash());
+    let mut s = Server::default();
+    let v1 = s.assign(spec(1, 0).build());
+    until_trial(&mut a, &mut s);
+    a.slots_mut().start_trial().unwrap();
+    a = open(a.into_slots().release().reboot());
+    until_trial(&mut a, &mut s);
+    a.slots_mut().start_trial().unwrap();
+    let mut a = open(a.into_slots().release().reboot());
+    assert!(a.slots().interrupted_trial().is_none());
+    assert!(a.slots().active().is_none());
+    drive(&mut a, &mut s, 1);
+    let last = s.check_ins.last().unwrap();
+    assert_eq!(outcomes(last), ["installed", "rolled-back"], "{last:?}");
+    assert_eq!(*last.reports[1].bundle_sha256().unwrap(), v1.sha256);
+    assert!(
+        last.reports[1]
+            .reason()
+            .unwrap()
+            .contains("restarted during the trial 2 time(s)")
+    );
+    // Rolled back for good: not fetched again while it is still assigned.
+    drive(&mut a, &mut s, 2);
+    assert_eq!(downloads(&s).len(), 1);
 }

@@ -432,7 +432,7 @@ fn a_restart_during_the_trial_rolls_back_at_boot() {
         mgr.take_boot_report(),
         Some(Report::RolledBack {
             component: Some(v2.id()),
-            reason: RollbackReason::RestartedDuringTrial
+            reason: RollbackReason::RestartedDuringTrial { restarts: 1 }
         })
     );
     assert_eq!(mgr.take_boot_report(), None);
@@ -523,7 +523,9 @@ fn the_newest_valid_metadata_record_wins() {
         .map(|&m| {
             let mut b = [0u8; RECORD_LEN];
             b.copy_from_slice(&flash.contents()[m..m + RECORD_LEN]);
-            Record::decode(&b).unwrap()
+            let len = Record::journal_len(&b).unwrap();
+            let journal = &flash.contents()[m + RECORD_LEN..m + RECORD_LEN + len];
+            Record::decode(&b, journal).unwrap()
         })
         .collect();
     let (newest, older) = if records[0].seq > records[1].seq {

@@ -79,6 +79,7 @@ pub static DEVICE_BOARD: BoardTable = BoardTable {
     engine: EngineKind::Wasmi,
     limits: Limits::HOST,
     sector_size: 4096,
+    trial_restarts: 0,
     slots: SLOTS,
     trust_keys: &[TrustKey {
         name: "tern-dev-2026",
@@ -94,6 +95,7 @@ pub static GATEWAY_BOARD: BoardTable = BoardTable {
     engine: EngineKind::Wasmtime,
     limits: Limits::HOST,
     sector_size: 4096,
+    trial_restarts: 0,
     slots: SLOTS,
     trust_keys: &[TrustKey {
         name: "tern-dev-ops-2026",
