@@ -7,7 +7,7 @@ use tern::keys::KeyFile;
 use tern_core::board::{BoardTable, Offer, StaticScope, TrustKey};
 use tern_core::bundle::{self, BundleError, Target, Version};
 use tern_core::policy::{Rejection, check_install};
-use tern_core::{Grant, Interface};
+use tern_core::{Grant, Granted, Interface};
 use tern_tests::{root, wasm};
 
 fn key(name: &str) -> KeyFile {
@@ -91,7 +91,7 @@ fn decide(bytes: &[u8], board: &BoardTable, installed: Option<u64>) -> Verdict {
     if let Err(e) = check.update(payload).and_then(|()| check.finish()) {
         return Verdict::Malformed(e);
     }
-    Verdict::Accepted(grant)
+    Verdict::Accepted(grant.grant().clone())
 }
 
 fn header_len(bytes: &[u8]) -> usize {
@@ -566,6 +566,9 @@ fn the_signed_grant_is_what_links() {
         panic!("the policy accepts a modest request")
     };
     assert_eq!(grant, requested);
+    // What the engines link: exactly what the policy mints for the signed header.
+    let (header, _) = bundle::parse(&b).unwrap();
+    let grant: Granted = check_install(&header, qemu(), None).unwrap();
     let limits = qemu().limits;
     let not_granted = Err(tern_core::Error::ImportNotGranted {
         interface: Interface::Gpio,

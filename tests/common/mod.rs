@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use tern::events::EventFile;
 
 use tern::run::{EngineKind, Engines, SharedSim, Transcript};
-use tern_core::{Error, Event, Grant, Limits};
+use tern_core::{Error, Event, Grant, Granted, Limits};
 
 /// The example components, which must behave identically on both engines.
 pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi"];
@@ -56,7 +56,9 @@ pub fn run(
     config: &[(String, String)],
     events: &[Event],
 ) -> Result<Transcript, Error> {
-    engines().run(kind, wasm, grant, config, events, &SharedSim::default())
+    // Test components run unsigned: granted by name.
+    let granted = Granted::for_development(grant.clone());
+    engines().run(kind, wasm, &granted, config, events, &SharedSim::default())
 }
 
 /// Both engines with host limits, shared by every test in a binary.

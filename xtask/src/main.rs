@@ -3,6 +3,7 @@
 //! Needs only cargo and rustc (and QEMU for `run`): every build step calls `$CARGO`.
 //! Its own dependencies are the board reader, the QEMU driver and ELF reading, never
 //! an engine, so xtask stays quick to build.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -17,6 +17,7 @@
 //!   on it.
 //!
 //! `no_std` + `alloc`; builds for `thumbv7em-none-eabihf`.
+#![forbid(unsafe_code)]
 #![no_std]
 
 extern crate alloc;

@@ -53,7 +53,7 @@ use core::fmt;
 
 use embedded_storage::nor_flash::{NorFlash, NorFlashError};
 use sha2::{Digest, Sha256};
-use tern_core::Grant;
+use tern_core::Granted;
 use tern_core::board::BoardTable;
 use tern_core::bundle::{
     BundleError, DOMAIN, Header, HeaderDecoder, Manifest, PayloadChecker, Version, sha256,
@@ -104,8 +104,9 @@ pub struct ComponentInfo {
     pub payload_sha256: [u8; 32],
     /// SHA-256 of the whole bundle: its id on the fleet server.
     pub bundle_sha256: [u8; 32],
-    /// What the component runs with: exactly what its manifest requests.
-    pub grant: Grant,
+    /// What the component runs with: exactly what its manifest requests, as the
+    /// board's policy granted it.
+    pub grant: Granted,
 }
 
 impl ComponentInfo {
@@ -113,7 +114,7 @@ impl ComponentInfo {
         slot: SlotId,
         m: Manifest,
         payload_offset: u32,
-        grant: Grant,
+        grant: Granted,
         bundle_sha256: [u8; 32],
     ) -> Self {
         ComponentInfo {
@@ -239,7 +240,7 @@ impl<F: NorFlash> fmt::Debug for SlotManager<F> {
 struct Prepared {
     manifest: Manifest,
     header_len: u32,
-    grant: Grant,
+    grant: Granted,
     slot: usize,
     bundle_len: u32,
     declared: u32,
@@ -889,7 +890,7 @@ impl<F: NorFlash> SlotManager<F> {
         }
         let mut decoder = HeaderDecoder::new();
         let mut whole = Sha256::new();
-        let mut parsed: Option<(Header, Grant, PayloadChecker)> = None;
+        let mut parsed: Option<(Header, Granted, PayloadChecker)> = None;
         let mut buf = [0u8; READ_CHUNK];
         let mut pos = 0u32;
         while pos < len {
@@ -911,7 +912,8 @@ impl<F: NorFlash> SlotManager<F> {
                                 check_install(&header, &self.board, installed)
                                     .map_err(|r| corrupt(CorruptReason::Rejected(r)))?
                             }
-                            Check::Identify => header.manifest.capabilities.clone(),
+                            // Named in a report, never run: nothing is granted.
+                            Check::Identify => Granted::nothing(),
                         };
                         let mut checker = header.payload_checker();
                         checker
@@ -985,7 +987,7 @@ pub struct Update<'a, F: NorFlash> {
 struct UpdateState {
     manifest: Manifest,
     header_len: u32,
-    grant: Grant,
+    grant: Granted,
     /// SHA-256 of every bundle byte programmed, to compare with the read-back.
     whole: Sha256,
     slot: usize,

@@ -19,6 +19,7 @@
 //! let source = tern_board::generate(&boards);
 //! # let _ = source;
 //! ```
+#![forbid(unsafe_code)]
 
 mod check;
 mod device;

@@ -2,6 +2,7 @@
 //! the compiled-in board tables (`boards`), key files (`keys`), building and checking
 //! signed bundles (`sign`), event files (`events`), the run loop (`run`), the gateway
 //! agent (`gateway`) and the fleet server's admin client (`client`).
+#![forbid(unsafe_code)]
 
 pub mod boards;
 pub mod client;

@@ -1,4 +1,5 @@
 //! The `tern` command.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use tern::run::{EngineKind, Engines, SharedSim};
 use tern_core::board::{BoardTable, TrustKey};
 use tern_core::bundle::{self, Target, Version, key_id};
 use tern_core::wit::hex_bytes;
-use tern_core::{Grant, Limits};
+use tern_core::{Grant, Granted, Limits};
 
 /// Tern: run WebAssembly components on edge devices, gateways and servers; sign,
 /// verify and inspect their bundles; serve a fleet and update it over the air.
@@ -338,16 +339,17 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         );
         (payload, grant)
     } else if !args.grants.is_empty() {
+        // Unsigned code on a developer's host: granted by name, not by a policy.
         let grant =
             Grant::parse(args.grants.iter().map(String::as_str)).map_err(|e| e.to_string())?;
-        (bytes, grant)
+        (bytes, Granted::for_development(grant))
     } else if let Some(board) = board {
-        (bytes, board.offers.to_grant())
+        (bytes, Granted::for_development(board.offers.to_grant()))
     } else {
         eprintln!(
             "tern: no --grant or --board given: using the development grant (every interface, unscoped)"
         );
-        (bytes, Grant::development())
+        (bytes, Granted::for_development(Grant::development()))
     };
     let base = board.map_or(Limits::HOST, |b| b.limits);
     let limits = Limits {

@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 use tern_core::host::SimPlatform;
 use tern_core::results::{Outcome, ResultLine};
 use tern_core::{
-    Engine, Error, ErrorClass, Event, Grant, Instance, Level, Limits, Output, Platform, Sample,
+    Engine, Error, ErrorClass, Event, Granted, Instance, Level, Limits, Output, Platform, Sample,
 };
 
 /// Which engine runs the component.
@@ -173,7 +173,7 @@ impl Transcript {
 pub fn run_stream<E: Engine>(
     engine: &E,
     wasm: &[u8],
-    grant: &Grant,
+    grant: &Granted,
     config: &[(String, String)],
     events: &[Event],
     sim: &SharedSim,
@@ -273,7 +273,7 @@ impl Engines {
         &self,
         kind: EngineKind,
         wasm: &[u8],
-        grant: &Grant,
+        grant: &Granted,
         config: &[(String, String)],
         events: &[Event],
         sim: &SharedSim,

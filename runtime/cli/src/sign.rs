@@ -9,7 +9,7 @@ use tern_core::board::{BoardTable, Offer, StaticScope};
 use tern_core::bundle::{self, Header, Manifest, Target, Version};
 use tern_core::grant::Scope;
 use tern_core::policy::{Rejection, check_install, grant_within};
-use tern_core::{Grant, Interface};
+use tern_core::{Grant, Granted, Interface};
 
 use crate::keys::KeyFile;
 
@@ -121,7 +121,7 @@ pub fn verify_stream(
     mut reader: impl Read,
     board: &BoardTable,
     installed_counter: Option<u64>,
-) -> Result<(Header, Grant, Vec<u8>), Refusal> {
+) -> Result<(Header, Granted, Vec<u8>), Refusal> {
     let mut decoder = bundle::HeaderDecoder::new();
     let mut buf = [0u8; 4096];
     let (header, first) = loop {

@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::grant::Grant;
+use crate::grant::Granted;
 use crate::host::{Host, Platform};
 use crate::limits::Limits;
 use crate::wit::{Event, Output};
@@ -18,11 +18,13 @@ pub trait Engine {
     /// A running instance.
     type Instance: Instance;
 
-    /// Validates `wasm` (the component's core module) and links it against `grant`.
+    /// Validates `wasm` (the component's core module) and links it against `grant`:
+    /// a [`Granted`], which only the install policy (or, by name, a development
+    /// tool) can make.
     ///
     /// Fails with [`Error::ImportNotGranted`] naming the interface when the module
     /// imports an interface outside the grant.
-    fn load(&self, wasm: &[u8], grant: &Grant) -> Result<Self::Component, Error>;
+    fn load(&self, wasm: &[u8], grant: &Granted) -> Result<Self::Component, Error>;
 
     /// Creates an instance whose host calls go to `platform`, checked against the
     /// component's grant.

@@ -71,6 +71,46 @@ impl fmt::Display for ScopeError {
     }
 }
 
+/// A grant an engine may link ([`crate::Engine::load`] takes nothing else): a
+/// capability as a type, in the manner of Tock's `capabilities`. Only
+/// [`crate::policy::check_install`] mints one for a signed bundle, after the board's
+/// policy accepted it; host tools that run unsigned code say so by name with
+/// [`Granted::for_development`]. [`Granted::nothing`] grants nothing, so anyone may
+/// make it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Granted(Grant);
+
+impl Granted {
+    /// What the policy decided (only [`crate::policy`] calls this).
+    pub(crate) fn minted(grant: Grant) -> Granted {
+        Granted(grant)
+    }
+
+    /// Links `grant` for code no board's policy checked: `tern run --grant`, tests,
+    /// benchmarks. Never for what a device installs.
+    pub fn for_development(grant: Grant) -> Granted {
+        Granted(grant)
+    }
+
+    /// Nothing granted: deny by default.
+    pub fn nothing() -> Granted {
+        Granted(Grant::default())
+    }
+
+    /// The grant.
+    pub fn grant(&self) -> &Grant {
+        &self.0
+    }
+}
+
+impl core::ops::Deref for Granted {
+    type Target = Grant;
+
+    fn deref(&self) -> &Grant {
+        &self.0
+    }
+}
+
 impl Grant {
     /// Every interface, unscoped: for development runs on a host, never for a board.
     pub fn development() -> Grant {

@@ -2,6 +2,7 @@
 //!
 //! This crate is `no_std` + `alloc` so that it runs on Cortex-M devices. It names no
 //! engine: `tern-wasmi` and `tern-wasmtime` depend on it, never the reverse.
+#![forbid(unsafe_code)]
 #![no_std]
 
 extern crate alloc;
@@ -22,7 +23,7 @@ pub mod wit;
 
 pub use engine::{Engine, Instance};
 pub use error::{Error, ErrorClass};
-pub use grant::{Grant, ScopeError};
+pub use grant::{Grant, Granted, ScopeError};
 pub use host::{Host, HostCall, Platform, SimPlatform};
 pub use limits::Limits;
 pub use wit::{Bytes, Event, Interface, Level, Output, Sample, Value};

@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::board::{BoardTable, Offer, StaticScope};
 use crate::bundle::{Header, KeyId, Target};
-use crate::grant::{Grant, Scope};
+use crate::grant::{Grant, Granted, Scope};
 use crate::wit::{Interface, WIT_PACKAGE};
 
 /// Why a board refuses a bundle. Nothing has been written when this is returned.
@@ -250,7 +250,7 @@ pub fn check_install(
     header: &Header,
     board: &BoardTable,
     installed_counter: Option<u64>,
-) -> Result<Grant, Rejection> {
+) -> Result<Granted, Rejection> {
     verify_signatures(header, board)?;
     let m = &header.manifest;
     let for_us = m.targets.iter().any(|t| match t {
@@ -278,5 +278,5 @@ pub fn check_install(
             slot: board.slot_size(),
         });
     }
-    Ok(m.capabilities.clone())
+    Ok(Granted::minted(m.capabilities.clone()))
 }

@@ -5,6 +5,7 @@
 //! model's lifting and lowering by hand for exactly this world, so a Cortex-M
 //! device needs no component-model runtime. The parity tests in `tests/` hold the
 //! two engines to byte-identical results.
+#![forbid(unsafe_code)]
 #![no_std]
 
 extern crate alloc;
@@ -17,7 +18,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use tern_core::abi::{REQUIRED_EXPORTS, check_import};
-use tern_core::{Error, Event, Grant, Host, Limits, Output, Platform};
+use tern_core::{Error, Event, Grant, Granted, Host, Limits, Output, Platform};
 use wasmi::TrapCode;
 use wasmi::{Linker, Memory, Module, Store, TypedFunc};
 
@@ -108,7 +109,7 @@ impl tern_core::Engine for WasmiEngine {
     type Component = WasmiComponent;
     type Instance = WasmiInstance;
 
-    fn load(&self, wasm: &[u8], grant: &Grant) -> Result<WasmiComponent, Error> {
+    fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmiComponent, Error> {
         let module =
             Module::new(&self.engine, wasm).map_err(|e| Error::InvalidModule(e.to_string()))?;
         let mut linker = Linker::new(&self.engine);
@@ -128,7 +129,7 @@ impl tern_core::Engine for WasmiEngine {
         Ok(WasmiComponent {
             module,
             linker,
-            grant: grant.clone(),
+            grant: grant.grant().clone(),
         })
     }
 

@@ -1,12 +1,13 @@
 //! Tern engine on Wasmtime: the signed core module becomes a component
 //! (`wit-component`, deterministic and cached) and runs with `bindgen!` host impls
 //! on the pooling allocator, under the same fuel and memory limits as on wasmi.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tern_core::abi::{REQUIRED_EXPORTS, check_import};
-use tern_core::{Error, Grant, Host, Interface, Limits, Platform};
+use tern_core::{Error, Grant, Granted, Host, Interface, Limits, Platform};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
@@ -177,7 +178,7 @@ impl tern_core::Engine for WasmtimeEngine {
     type Component = WasmtimeComponent;
     type Instance = WasmtimeInstance;
 
-    fn load(&self, wasm: &[u8], grant: &Grant) -> Result<WasmtimeComponent, Error> {
+    fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmtimeComponent, Error> {
         let ifaces = check_module(wasm, grant)?;
         let component = self.compile(wasm)?;
         let mut linker = Linker::new(&self.engine);
@@ -192,7 +193,7 @@ impl tern_core::Engine for WasmtimeEngine {
             .map_err(engine_err)?;
         Ok(WasmtimeComponent {
             pre,
-            grant: grant.clone(),
+            grant: grant.grant().clone(),
         })
     }
 

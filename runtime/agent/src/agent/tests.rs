@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use tern_core::bundle;
 use tern_core::host::{Host, Platform};
-use tern_core::{Error, Event, Grant, Limits, Output, SimPlatform};
+use tern_core::{Error, Event, Grant, Granted, Limits, Output, SimPlatform};
 
 extern crate std;
 
@@ -58,8 +58,8 @@ impl Engine for Scripted {
     type Component = (u8, Grant);
     type Instance = ScriptedInstance;
 
-    fn load(&self, wasm: &[u8], grant: &Grant) -> Result<(u8, Grant), Error> {
-        Ok((wasm.last().copied().unwrap_or(0) % 3, grant.clone()))
+    fn load(&self, wasm: &[u8], grant: &Granted) -> Result<(u8, Grant), Error> {
+        Ok((wasm.last().copied().unwrap_or(0) % 3, grant.grant().clone()))
     }
 
     fn instantiate(

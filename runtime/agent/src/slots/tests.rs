@@ -92,7 +92,7 @@ fn install_trial_confirm_and_reboot() {
     let active = mgr.confirm().unwrap();
     assert_eq!(active.security_counter, 1);
     assert_eq!(active.bundle_sha256, bundle::sha256(&bytes));
-    assert_eq!(active.grant, spec.grant);
+    assert_eq!(*active.grant, spec.grant);
     assert_eq!(mgr.installed_counter(), Some(1));
 
     let mut flash = flash.reboot();
