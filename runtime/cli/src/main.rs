@@ -201,7 +201,7 @@ struct SignArgs {
     #[arg(long = "board")]
     boards: Vec<String>,
     /// An engine the bundle is for (any board running it); repeatable.
-    #[arg(long = "engine", value_enum)]
+    #[arg(long = "engine", value_parser = tern::run::engine_arg())]
     engines: Vec<EngineKind>,
     /// Component name, 1 to 64 characters of a-z, 0-9 and - (default: the file name
     /// without .wasm).
@@ -266,7 +266,7 @@ struct RunArgs {
     #[arg(long)]
     board: Option<String>,
     /// Which engine runs it.
-    #[arg(long, value_enum, default_value = "wasmtime")]
+    #[arg(long, value_parser = tern::run::engine_arg(), default_value = "wasmtime")]
     engine: EngineKind,
     /// Event stream (JSON lines; see components/*/events.jsonl).
     #[arg(long)]
@@ -488,7 +488,7 @@ fn sign(args: SignArgs) -> Result<ExitCode, String> {
         .map(|b| board_named(b))
         .collect::<Result<Vec<_>, _>>()?;
     let mut targets: Vec<Target> = args.boards.iter().cloned().map(Target::Board).collect();
-    targets.extend(args.engines.iter().map(|e| Target::Engine((*e).into())));
+    targets.extend(args.engines.iter().map(|e| Target::Engine(*e)));
     let keys = args
         .keys
         .iter()

@@ -11,38 +11,17 @@ use tern_core::{
     Engine, Error, ErrorClass, Event, Granted, Instance, Level, Limits, Output, Platform, Sample,
 };
 
-/// Which engine runs the component.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum EngineKind {
-    /// The wasmi interpreter (what devices run).
-    Wasmi,
-    /// Wasmtime with Cranelift (what servers and gateways run).
-    Wasmtime,
-}
+/// Which engine runs the component: the one `EngineKind`, tern-core's, which boards
+/// and bundles name too.
+pub use tern_core::bundle::EngineKind;
 
-impl EngineKind {
-    /// The engine's name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        tern_core::bundle::EngineKind::from(self).name()
-    }
-}
-
-impl From<EngineKind> for tern_core::bundle::EngineKind {
-    fn from(k: EngineKind) -> Self {
-        match k {
-            EngineKind::Wasmi => tern_core::bundle::EngineKind::Wasmi,
-            EngineKind::Wasmtime => tern_core::bundle::EngineKind::Wasmtime,
-        }
-    }
-}
-
-impl From<tern_core::bundle::EngineKind> for EngineKind {
-    fn from(k: tern_core::bundle::EngineKind) -> Self {
-        match k {
-            tern_core::bundle::EngineKind::Wasmi => EngineKind::Wasmi,
-            tern_core::bundle::EngineKind::Wasmtime => EngineKind::Wasmtime,
-        }
-    }
+/// Parses `--engine wasmi|wasmtime` (clap lists the two names in `--help`).
+pub fn engine_arg() -> impl clap::builder::TypedValueParser<Value = EngineKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(EngineKind::ALL.map(EngineKind::name)).map(|name| {
+        // The possible values above are exactly the engines' names.
+        EngineKind::from_name(&name).unwrap_or(EngineKind::Wasmtime)
+    })
 }
 
 /// A [`SimPlatform`] shared between the run loop (which feeds it events) and the

@@ -75,12 +75,20 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    /// Every engine.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Wasmi, EngineKind::Wasmtime];
+
     /// The engine's name (`wasmi`, `wasmtime`).
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Wasmi => "wasmi",
             EngineKind::Wasmtime => "wasmtime",
         }
+    }
+
+    /// The engine with this [`Self::name`].
+    pub fn from_name(name: &str) -> Option<EngineKind> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
     }
 }
 

@@ -110,7 +110,7 @@ fn run_active(
     let wasm = slots.active_payload().map_err(|e| e.to_string())?;
     let sim = SharedSim::default();
     let engines = crate::run::Engines::new(cfg.board.limits).map_err(|e| e.to_string())?;
-    let kind = cfg.board.engine.into();
+    let kind = cfg.board.engine;
     let t = engines
         .run(
             kind,
