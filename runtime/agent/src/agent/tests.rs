@@ -783,11 +783,12 @@ fn until_trial<F: NorFlash>(agent: &mut Agent<F>, server: &mut Server) {
     panic!("no trial");
 }
 
-#[test]
-fn a_restart_during_a_trial_is_inconclusive_up_to_the_boards_limit() {
-    let b = board_restarting(1024, SLOT, 2);
+/// Boots an agent on `flash` for a board that takes `restarts` restarts during a
+/// trial as inconclusive.
+fn restarting(restarts: u8) -> impl Fn(Flash) -> Agent<Flash> {
+    let b = board_restarting(1024, SLOT, restarts);
     let layout = SlotLayout::from_board(b).unwrap();
-    let open = |flash: Flash| {
+    move |flash| {
         Agent::new(
             Config {
                 device: "dev-1".into(),
@@ -796,7 +797,12 @@ fn a_restart_during_a_trial_is_inconclusive_up_to_the_boards_limit() {
             },
             SlotManager::open(flash, layout, b).unwrap(),
         )
-    };
+    }
+}
+
+#[test]
+fn a_restart_during_a_trial_is_inconclusive_up_to_the_boards_limit() {
+    let open = restarting(2);
     let mut a = open(fresh_flash());
     let mut s = Server::default();
     let v1 = s.assign(spec(1, 0).build());
@@ -843,18 +849,7 @@ fn a_restart_during_a_trial_is_inconclusive_up_to_the_boards_limit() {
 
 #[test]
 fn one_restart_more_than_the_limit_rolls_back_with_the_reason() {
-    let b = board_restarting(1024, SLOT, 1);
-    let layout = SlotLayout::from_board(b).unwrap();
-    let open = |flash: Flash| {
-        Agent::new(
-            Config {
-                device: "dev-1".into(),
-                poll_ms: 1000,
-                trial_events: 2,
-            },
-            SlotManager::open(flash, layout, b).unwrap(),
-        )
-    };
+    let open = restarting(1);
     let mut a = open(fresh_flash());
     let mut s = Server::default();
     let v1 = s.assign(spec(1, 0).build());
