@@ -26,6 +26,7 @@ pub mod agent;
 pub mod error;
 pub mod layout;
 pub mod meta;
+pub mod nor;
 pub mod ota;
 pub mod sim;
 pub mod slots;

@@ -43,6 +43,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::nor::{NorRules, Violation};
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
@@ -85,6 +86,16 @@ impl fmt::Display for SimError {
             SimError::Ecc { offset } => {
                 write!(f, "uncorrectable ECC error at {offset:#x}: erase the page")
             }
+        }
+    }
+}
+
+impl From<Violation> for SimError {
+    fn from(v: Violation) -> Self {
+        match v {
+            Violation::OutOfBounds => SimError::OutOfBounds,
+            Violation::NotAligned => SimError::NotAligned,
+            Violation::NotErased { offset } => SimError::NotErased { offset },
         }
     }
 }
@@ -256,13 +267,19 @@ impl<const ERASE_SIZE: usize, const WRITE_SIZE: usize> SimFlash<ERASE_SIZE, WRIT
         }
     }
 
-    fn range(&self, offset: u32, len: usize) -> Result<core::ops::Range<usize>, SimError> {
-        let start = offset as usize;
-        let end = start.checked_add(len).ok_or(SimError::OutOfBounds)?;
-        if end > self.mem.len() {
-            return Err(SimError::OutOfBounds);
+    /// This part's geometry and rules ([`crate::nor`]).
+    fn rules(&self) -> NorRules {
+        NorRules {
+            capacity: self.mem.len(),
+            erase_size: ERASE_SIZE,
+            write_size: WRITE_SIZE,
+            erased: self.erased,
+            ecc: self.ecc,
         }
-        Ok(start..end)
+    }
+
+    fn range(&self, offset: u32, len: usize) -> Result<core::ops::Range<usize>, SimError> {
+        self.rules().range(offset, len).map_err(SimError::from)
     }
 
     /// Tears the erase of the page at `start`.
@@ -329,13 +346,7 @@ impl<const ERASE_SIZE: usize, const WRITE_SIZE: usize> NorFlash
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), SimError> {
         self.check_powered()?;
-        if from > to {
-            return Err(SimError::OutOfBounds);
-        }
-        let range = self.range(from, (to - from) as usize)?;
-        if !range.start.is_multiple_of(ERASE_SIZE) || !range.end.is_multiple_of(ERASE_SIZE) {
-            return Err(SimError::NotAligned);
-        }
+        let range = self.rules().erase(from, to)?;
         // Parts erase page by page; a cut lands in one page, the earlier ones are done.
         for page in range.step_by(ERASE_SIZE) {
             let op = self.stats.ops();
@@ -357,33 +368,10 @@ impl<const ERASE_SIZE: usize, const WRITE_SIZE: usize> NorFlash
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), SimError> {
         self.check_powered()?;
-        let range = self.range(offset, bytes.len())?;
-        if !range.start.is_multiple_of(WRITE_SIZE) || !bytes.len().is_multiple_of(WRITE_SIZE) {
-            return Err(SimError::NotAligned);
-        }
-        // Check the whole write before touching anything: a refused write changes nothing.
-        // (Plain index loops: this runs for every byte of every simulated write, and
-        // the tests run unoptimised.)
+        // Checked whole before anything is touched: a refused write changes nothing.
+        let range = self.rules().write_range(offset, bytes.len())?;
+        let range = self.rules().write(offset, &self.mem[range], bytes)?;
         let erased = self.erased;
-        let old = &self.mem[range.clone()];
-        let mut i = 0;
-        while i < bytes.len() {
-            if self.ecc && i.is_multiple_of(WRITE_SIZE) {
-                let unit = &old[i..i + WRITE_SIZE];
-                if unit.iter().any(|&b| b != erased) {
-                    return Err(SimError::NotErased {
-                        offset: offset + i as u32,
-                    });
-                }
-            }
-            // Programmed bits of the old value must stay programmed in the new one.
-            if (old[i] ^ erased) & !(bytes[i] ^ erased) != 0 {
-                return Err(SimError::NotErased {
-                    offset: offset + i as u32,
-                });
-            }
-            i += 1;
-        }
         let op = self.stats.ops();
         let cut = self.begin_op();
         self.stats.writes += 1;

@@ -8,6 +8,7 @@ use std::path::Path;
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
+use tern_agent::nor::{NorRules, Violation};
 
 /// Why a flash operation on the file failed.
 #[derive(Debug)]
@@ -66,14 +67,30 @@ impl FileFlash {
         Ok(FileFlash { file, capacity })
     }
 
-    fn check(&self, offset: u32, len: usize) -> Result<u64, FileFlashError> {
-        let end = (offset as usize)
-            .checked_add(len)
-            .ok_or(FileFlashError::OutOfBounds)?;
-        if end > self.capacity {
-            return Err(FileFlashError::OutOfBounds);
+    /// File flash's rules ([`tern_agent::nor`]): byte writes, 4 KiB sectors, 0xFF.
+    fn rules(&self) -> NorRules {
+        NorRules {
+            capacity: self.capacity,
+            erase_size: SECTOR,
+            write_size: 1,
+            erased: 0xFF,
+            ecc: false,
         }
+    }
+
+    fn check(&self, offset: u32, len: usize) -> Result<u64, FileFlashError> {
+        self.rules().range(offset, len)?;
         Ok(u64::from(offset))
+    }
+}
+
+impl From<Violation> for FileFlashError {
+    fn from(v: Violation) -> Self {
+        match v {
+            Violation::OutOfBounds => FileFlashError::OutOfBounds,
+            Violation::NotAligned => FileFlashError::NotAligned,
+            Violation::NotErased { .. } => FileFlashError::NotErased,
+        }
     }
 }
 
@@ -101,32 +118,23 @@ impl NorFlash for FileFlash {
     const ERASE_SIZE: usize = SECTOR;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        if !(from as usize).is_multiple_of(SECTOR)
-            || !(to as usize).is_multiple_of(SECTOR)
-            || to < from
-        {
-            return Err(FileFlashError::NotAligned);
-        }
-        let at = self.check(from, (to - from) as usize)?;
-        let ones = vec![0xFF; (to - from) as usize];
+        let r = self.rules().erase(from, to)?;
+        let ones = vec![0xFF; r.len()];
         self.file
-            .write_all_at(&ones, at)
+            .write_all_at(&ones, r.start as u64)
             .and_then(|()| self.file.sync_data())
             .map_err(|e| FileFlashError::Io(e.kind()))
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        let at = self.check(offset, bytes.len())?;
+        let r = self.rules().write_range(offset, bytes.len())?;
         let mut current = vec![0u8; bytes.len()];
         self.file
-            .read_exact_at(&mut current, at)
+            .read_exact_at(&mut current, r.start as u64)
             .map_err(|e| FileFlashError::Io(e.kind()))?;
-        // NOR semantics: a write can only clear bits.
-        if current.iter().zip(bytes).any(|(c, b)| c & b != *b) {
-            return Err(FileFlashError::NotErased);
-        }
+        self.rules().write(offset, &current, bytes)?;
         self.file
-            .write_all_at(bytes, at)
+            .write_all_at(bytes, r.start as u64)
             .and_then(|()| self.file.sync_data())
             .map_err(|e| FileFlashError::Io(e.kind()))
     }
