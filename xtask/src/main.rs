@@ -300,13 +300,15 @@ fn test() -> Result<(), String> {
             "tern-net",
             "-p",
             "tern-lan9118",
+            "-p",
+            "tern-slip",
             "--target",
             "thumbv7em-none-eabihf",
             "--",
             "-D",
             "warnings",
         ]),
-        "no_std build + clippy of tern-core, tern-wasmi, tern-agent, tern-net and tern-lan9118 for thumbv7em-none-eabihf",
+        "no_std build + clippy of tern-core, tern-wasmi, tern-agent, tern-net, tern-lan9118 and tern-slip for thumbv7em-none-eabihf",
     )?;
     step(
         cargo()
@@ -379,9 +381,11 @@ fn test() -> Result<(), String> {
 }
 
 /// The device boards with a firmware, and the target each builds for.
-pub(crate) const FIRMWARE_BOARDS: [(&str, &str); 2] = [
+pub(crate) const FIRMWARE_BOARDS: [(&str, &str); 3] = [
     ("qemu-mps2-an386", "thumbv7em-none-eabihf"),
     ("qemu-mps2-an505", "thumbv8m.main-none-eabihf"),
+    // Real hardware: built, linted and sized here, never run (no QEMU model).
+    ("nrf52840-dk", "thumbv7em-none-eabihf"),
 ];
 
 /// Each firmware is its own cargo workspace (one target each): formatted, and clippy

@@ -8,8 +8,6 @@
 //! them never has a message refused, and a peer that does not is refused with a
 //! reason.
 
-pub mod http;
-
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;

@@ -1,29 +1,32 @@
 //! The device's driver of [`tern_agent::Agent`], the one update agent: it carries the
 //! agent's requests over smoltcp ([`tern_net`]), runs trials and the active
-//! component on wasmi over the sensor feed, logs the agent's notices with defmt, and
-//! sleeps when the agent has nothing to do. Every update decision (what a check-in
-//! carries, what to fetch, resume, re-fetch, trial, settle) is the agent's; the
-//! bundle streams from the socket straight into the inactive flash slot.
+//! component on wasmi over the board's [`Source`], logs the agent's notices with
+//! defmt, and sleeps when neither the agent nor the source has anything to do. Every
+//! update decision (what a check-in carries, what to fetch, resume, re-fetch, trial,
+//! settle) is the agent's; the bundle streams from the socket straight into the
+//! inactive flash slot.
+//!
+//! The active component runs over the source's events after every change (the whole
+//! feed, under QEMU). A live source ([`Source::is_live`]) keeps it running and hands it
+//! each new event as it comes; it is dropped before a trial, so that two instances
+//! never share the heap.
 
-use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use defmt::{Display2Format, error, info, warn};
+use embedded_storage::nor_flash::NorFlash;
 use tern_agent::Agent;
-use tern_agent::agent::{Action, Config, Flow, Level, Notice, Request, Workload};
+use tern_agent::agent::{Action, Config, Flow, Level, Notice, Request};
 use tern_agent::error::AgentError;
 use tern_agent::layout::SlotLayout;
 use tern_agent::slots::{ComponentInfo, SlotManager};
 use tern_core::results::{Outcome, ResultLine};
-use tern_core::{Engine, Event, Instance, Output, Platform};
-use tern_wasmi::WasmiEngine;
+use tern_core::{Engine, Instance, Output};
+use tern_wasmi::{WasmiEngine, WasmiInstance};
 
 use crate::clock;
-use crate::feed::Feed;
-use crate::flash::DeviceFlash;
-use crate::platform::{self, DevicePlatform, Peripherals};
-use crate::{Board, Network};
+use crate::{Board, Live, Network, Source};
 use tern_net::{Net, NetError, Nic};
 
 /// Longest wait between check-ins; the server's `poll_after_ms` can shorten it.
@@ -31,37 +34,20 @@ const POLL_MS: u32 = 2_000;
 /// Events a trial must handle before it is confirmed (fewer if the feed is shorter).
 const TRIAL_EVENTS: u32 = 3;
 
-/// The sensor feed as the agent's workload.
-struct FeedWorkload {
-    feed: Feed,
-    board: Peripherals,
-}
-
-impl Workload for FeedWorkload {
-    fn config(&self) -> &[(String, String)] {
-        &self.feed.config
-    }
-
-    fn events(&self) -> &[Event] {
-        &self.feed.events
-    }
-
-    fn platform(&mut self) -> Box<dyn Platform + Send> {
-        platform::reset();
-        Box::new(DevicePlatform::new(self.board))
-    }
-
-    fn observe(&mut self, event: &Event) {
-        platform::observe(&self.board, event);
-    }
+/// The active component, kept for a live source's events.
+struct Running {
+    info: ComponentInfo,
+    instance: WasmiInstance,
+    /// The number of the next `on-event` result line.
+    next: u64,
 }
 
 /// Opens the slots (rolling back a trial a restart interrupted) and drives the agent
 /// forever; returns only why the slots could not be opened.
-pub fn run<const SECTOR: usize, D: Nic, E: core::fmt::Display>(
+pub fn run<F: NorFlash, S: Source, D: Nic, E: core::fmt::Display>(
     board: &'static Board,
-    flash: DeviceFlash<SECTOR>,
-    feed: Feed,
+    flash: F,
+    mut source: S,
     mut nic: impl FnMut(&Network) -> Result<D, E>,
 ) -> AgentError {
     let table = board.table;
@@ -80,23 +66,43 @@ pub fn run<const SECTOR: usize, D: Nic, E: core::fmt::Display>(
         },
         slots,
     );
-    let mut workload = FeedWorkload {
-        feed,
-        board: board.peripherals,
-    };
     let mut net: Option<Net<D>> = None;
+    let mut running: Option<Running> = None;
+    let live = source.is_live();
     loop {
         let now = clock::now_ms();
+        // A live event due now goes to the running component before the agent's next
+        // step; the source sees the time even with nothing running (it may keep the
+        // event for the next trial).
+        let mut live_at = u64::MAX;
+        if live {
+            match source.poll_live(now) {
+                Live::Due(event) => {
+                    if let Some(r) = running.take() {
+                        running = deliver(board, agent.slots_mut(), r, &mut source, &event);
+                    }
+                    continue;
+                }
+                Live::At(at) => live_at = at,
+            }
+        }
         match agent.poll(now) {
             Action::Notice(n) => log(&n),
-            Action::Run(None) => {}
-            Action::Run(Some(info)) => run_active(board, agent.slots_mut(), &info, &workload.feed),
+            Action::Run(None) => running = None,
+            Action::Run(Some(info)) => {
+                // The old instance's memory goes back to the heap before the new one loads.
+                drop(running.take());
+                running = run_active(board, agent.slots_mut(), info, &mut source, true);
+            }
             Action::Trial => {
+                running = None;
                 let engine = WasmiEngine::new(table.limits);
-                agent.run_trial(now, &engine, &mut workload);
+                agent.run_trial(now, &engine, &mut source);
             }
             Action::Send(req) => send(board, &mut agent, &mut net, &mut nic, &req),
-            Action::WaitUntil(at) => clock::delay_ms(at.saturating_sub(now).max(1)),
+            Action::WaitUntil(at) => {
+                clock::delay_ms(at.min(live_at).saturating_sub(now).max(1));
+            }
         }
     }
 }
@@ -110,9 +116,9 @@ fn log(n: &Notice) {
 }
 
 /// Sends `req` over smoltcp and feeds the answer to the agent.
-fn send<const SECTOR: usize, D: Nic, E: core::fmt::Display>(
+fn send<F: NorFlash, D: Nic, E: core::fmt::Display>(
     board: &'static Board,
-    agent: &mut Agent<DeviceFlash<SECTOR>>,
+    agent: &mut Agent<F>,
     net: &mut Option<Net<D>>,
     nic: &mut impl FnMut(&Network) -> Result<D, E>,
     req: &Request,
@@ -164,74 +170,125 @@ fn send<const SECTOR: usize, D: Nic, E: core::fmt::Display>(
     }
 }
 
-/// Runs the active component over the whole feed, one result line per call.
-fn run_active<const SECTOR: usize>(
+/// Runs the active component: load, instantiate, `init`, then (with `replay`) the
+/// source's events, and `health-check`, one result line per call. Returns it for a
+/// live source's next events; drops it otherwise.
+fn run_active<F: NorFlash, S: Source>(
     board: &Board,
-    slots: &mut SlotManager<DeviceFlash<SECTOR>>,
-    info: &ComponentInfo,
-    feed: &Feed,
-) {
+    slots: &mut SlotManager<F>,
+    info: ComponentInfo,
+    source: &mut S,
+    replay: bool,
+) -> Option<Running> {
     let wasm = match slots.active_payload() {
         Ok(w) => w,
         Err(e) => {
             error!("active component unreadable: {}", Display2Format(&e));
-            return;
+            return None;
         }
     };
+    let events = if replay { source.events().len() } else { 0 };
     info!(
         "running {=str} {} over {=usize} events",
         info.name.as_str(),
         Display2Format(&info.version),
-        feed.events.len()
+        events
     );
     let started = clock::cycles();
     let engine = WasmiEngine::new(board.table.limits);
-    let mut inst = match engine
+    let mut instance = match engine
         .load(&wasm, &info.grant)
-        .and_then(|c| engine.instantiate(&c, Box::new(DevicePlatform::new(board.peripherals))))
+        .and_then(|c| engine.instantiate(&c, source.platform()))
     {
         Ok(i) => i,
         Err(e) => {
             error!("cannot start the active component: {}", Display2Format(&e));
-            return;
+            return None;
         }
     };
     drop(wasm);
     let loaded = clock::cycles();
-    platform::reset();
     result_line(
         "init",
         None,
-        inst.init(&feed.config).map(|r| r.map(|()| Vec::new())),
+        instance
+            .init(source.config())
+            .map(|r| r.map(|()| Vec::new())),
     );
     // Only the calls are timed, not the logging of their results.
     let mut in_events = 0;
-    for (i, event) in feed.events.iter().enumerate() {
-        platform::observe(&board.peripherals, event);
+    for i in 0..events {
+        // One event at a time: the source may hold many.
+        let event = source.events()[i].clone();
+        source.observe(&event);
         let from = clock::cycles();
-        let r = inst.on_event(event);
+        let r = instance.on_event(&event);
         in_events += clock::cycles() - from;
         result_line("on-event", Some(i as u64), r);
     }
     result_line(
         "health-check",
         None,
-        inst.health_check().map(|r| r.map(|()| Vec::new())),
+        instance.health_check().map(|r| r.map(|()| Vec::new())),
     );
-    drop(inst);
+    let running = if source.is_live() {
+        Some(Running {
+            info,
+            instance,
+            next: events as u64,
+        })
+    } else {
+        // Its memory is free before the heap is reported.
+        drop(instance);
+        None
+    };
     // SysTick cycles (see `clock::cycles`: instruction counts under `-icount`).
     info!(
         "timing: load + instantiate {=u64} cycles, {=usize} events {=u64} cycles",
         loaded - started,
-        feed.events.len(),
+        events,
         in_events
     );
     info!(
         "done: {=usize} events; heap {=usize} bytes in use, peak {=usize}",
-        feed.events.len(),
+        events,
         crate::heap::HEAP.used(),
         crate::heap::HEAP.peak()
     );
+    running
+}
+
+/// Hands a live event to the running component. After a fatal error (fuel, trap,
+/// memory) the instance only answers `Poisoned`, so the component starts afresh,
+/// as `tern run` restarts it: `init` and `health-check` again, without the replay.
+fn deliver<F: NorFlash, S: Source>(
+    board: &Board,
+    slots: &mut SlotManager<F>,
+    mut r: Running,
+    source: &mut S,
+    event: &tern_core::Event,
+) -> Option<Running> {
+    source.observe(event);
+    let result = r.instance.on_event(event);
+    let fatal = matches!(&result, Err(e) if e.is_fatal());
+    result_line("on-event", Some(r.next), result);
+    r.next += 1;
+    if !fatal {
+        return Some(r);
+    }
+    warn!(
+        "restarting {=str} after a fatal error",
+        r.info.name.as_str()
+    );
+    let Running {
+        info,
+        instance,
+        next,
+    } = r;
+    drop(instance);
+    let mut restarted = run_active(board, slots, info, source, false)?;
+    restarted.next = next;
+    Some(restarted)
 }
 
 /// Logs one export call's result as [`ResultLine`] writes it: the form the end-to-end

@@ -1,37 +1,85 @@
 //! Tern's device runtime for Cortex-M boards: everything a device firmware does that is
-//! not specific to one board. A board crate gives [`start`] its [`Board`] (the static
-//! table and constants generated from its board.toml), its heap memory, and a way to
-//! start its Ethernet driver; the rest is here.
+//! not specific to one board. A board crate calls [`boot`] with its [`Board`] (the
+//! static table and constants generated from its board.toml) and its heap memory, then
+//! [`Device::run`] with its component flash (any NOR flash), its [`Source`] of events
+//! and sensors, and a way to start its network driver; the rest is here.
 //!
-//! Boot: heap and clock, the component flash (restored from the host file, see
-//! [`flash`]), the sensor feed ([`feed`]), then the slot manager, which rolls back a
-//! trial that a restart interrupted and re-verifies the active component. Then
-//! [`agent`] drives the one update agent (`tern_agent::Agent`) forever. Everything a
-//! component may touch is decided by the board's static table; everything the device
-//! says is a defmt log line over semihosting, decoded on the host.
+//! Boot: heap and clock ([`boot`]); then the slot manager on the board's flash, which
+//! rolls back a trial that a restart interrupted and re-verifies the active component,
+//! and [`agent`] drives the one update agent (`tern_agent::Agent`) forever. Everything
+//! a component may touch is decided by the board's static table; everything the device
+//! says is a defmt log line, carried however the board's firmware chooses (semihosting
+//! under QEMU, RTT on a real board).
+//!
+//! What only a QEMU board has (the component flash in RAM written through to a host
+//! file, the sensor feed read from one, and exiting QEMU after a fatal error) is
+//! `tern_device::qemu`, behind the `qemu` feature: semihosting hangs a real chip that
+//! has no debugger attached.
 #![no_std]
 
 extern crate alloc;
 
 pub mod agent;
 pub mod clock;
-pub mod feed;
-pub mod flash;
 pub mod heap;
 pub mod platform;
-pub mod semihost;
+#[cfg(feature = "qemu")]
+pub mod qemu;
 
 use core::fmt;
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
 
-use cortex_m_semihosting::debug;
-use defmt::{Display2Format, error, info, warn};
+use defmt::{Display2Format, error, info};
+use embedded_storage::nor_flash::NorFlash;
+use tern_core::Event;
 use tern_core::board::BoardTable;
 use tern_net::{NetConfig, Nic};
 
-use crate::feed::{Feed, FeedError};
-use crate::flash::{Boot, DeviceFlash};
 use crate::platform::Peripherals;
+
+/// The agent's view of what feeds components, which every [`Source`] is; re-exported so
+/// that a board crate needs no direct dependency on `tern-agent`.
+pub use tern_agent::agent::Workload;
+pub use tern_net::Ipv4Mode;
+
+/// A board crate's [`Board`], from the constants `tern_board::firmware::build`
+/// generates (the module `$generated` that `include!`s them), the board's static table
+/// `$table` in it, and the processor clock in Hz, which no board.toml key holds:
+///
+/// ```text
+/// static BOARD: tern_device::Board = tern_device::board!(board, QEMU_MPS2_AN386, core_hz: 25_000_000);
+/// ```
+#[macro_export]
+macro_rules! board {
+    ($generated:ident, $table:ident, core_hz: $hz:expr) => {
+        $crate::Board {
+            table: &$generated::$table,
+            device_id: $generated::DEVICE_ID,
+            device_token: $generated::DEVICE_TOKEN,
+            network: $crate::Network {
+                mac: $generated::net::MAC,
+                ipv4: if $generated::net::DHCP {
+                    $crate::Ipv4Mode::Dhcp
+                } else {
+                    $crate::Ipv4Mode::Static {
+                        address: $generated::net::ADDRESS,
+                        prefix_len: $generated::net::PREFIX_LEN,
+                        gateway: $generated::net::GATEWAY,
+                    }
+                },
+                server: $generated::net::SERVER,
+            },
+            flash_origin: $generated::FLASH_ORIGIN,
+            flash_bytes: $generated::FLASH_BYTES,
+            core_hz: $hz,
+            peripherals: $crate::platform::Peripherals {
+                sensors: $generated::SENSORS,
+                gpio: $generated::GPIO,
+            },
+        }
+    };
+}
 
 /// What the runtime needs to know of a board: generated from its board.toml by
 /// `tern-board` (the board crate fills this in from the generated constants).
@@ -43,7 +91,7 @@ pub struct Board {
     pub device_id: &'static str,
     /// This device's bearer token (`TERN_DEVICE_TOKEN` at build time).
     pub device_token: &'static str,
-    /// The network (board.toml `[network]`); its clock is set by [`start`].
+    /// The network (board.toml `[network]`); its clock is set by [`boot`].
     pub network: Network,
     /// The component flash: where it is in the address space and how big.
     pub flash_origin: usize,
@@ -58,7 +106,8 @@ pub struct Board {
 /// board.toml `[network]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Network {
-    /// The Ethernet address.
+    /// The Ethernet address (on an IP link such as SLIP only a seed, see
+    /// [`tern_net::NetConfig::mac`]).
     pub mac: [u8; 6],
     /// A static address, or DHCP.
     pub ipv4: tern_net::Ipv4Mode,
@@ -77,15 +126,56 @@ impl Network {
     }
 }
 
-/// Starts the device: heap (`heap` is all of its memory), clock, component flash
-/// (erased in `SECTOR`-byte sectors), sensor feed, then the agent forever. `nic`
-/// starts the board's Ethernet driver; it is called when the network is first
-/// needed, and again after a failure.
-pub fn start<const SECTOR: usize, D: Nic, E: fmt::Display>(
+/// What a board feeds its components: tern-agent's [`Workload`] (the `init` config, the
+/// events a trial runs on and a fresh run of the active component starts with, and a
+/// platform per instance, see [`platform::DevicePlatform`]), and on a board with real
+/// sensors, new events as they happen.
+pub trait Source: Workload {
+    /// Whether the board has live input ([`Source::poll_live`]). Then the active
+    /// component keeps running after [`Workload::events`] and gets each new event as it
+    /// comes. `false` (the default, a QEMU board's recorded feed): the active component
+    /// runs over the events once after every change, and is dropped.
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    /// The next live event, if one is due at `now_ms` (milliseconds since boot), else
+    /// when one will be. Called whenever the agent is between steps, also while no
+    /// component runs, so that the source can keep recent events for the next trial.
+    fn poll_live(&mut self, now_ms: u64) -> Live {
+        let _ = now_ms;
+        Live::At(u64::MAX)
+    }
+}
+
+/// What [`Source::poll_live`] has.
+#[derive(Debug)]
+pub enum Live {
+    /// This event, for the running component.
+    Due(Event),
+    /// Nothing before this time (milliseconds since boot).
+    At(u64),
+}
+
+/// The device once [`boot`] has run: heap and clock work. Only [`boot`] makes one, so
+/// holding it proves that allocating and reading the time are safe.
+pub struct Device {
     board: &'static Board,
-    heap: &'static mut [MaybeUninit<u8>],
-    nic: impl FnMut(&Network) -> Result<D, E>,
-) -> ! {
+}
+
+/// Whether [`boot`] has run: the heap can be handed its memory only once.
+static BOOTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts the heap (`heap` is all of its memory) and the SysTick clock, and logs who
+/// this device is. Call once, first thing in `main`: nothing may allocate before.
+///
+/// # Panics
+/// On a second call.
+pub fn boot(board: &'static Board, heap: &'static mut [MaybeUninit<u8>]) -> Device {
+    assert!(
+        !BOOTED.swap(true, Ordering::AcqRel),
+        "tern_device::boot runs once: call it only at the top of main"
+    );
     let heap_bytes = heap.len();
     heap::init(heap);
     if let Some(cp) = cortex_m::Peripherals::take() {
@@ -95,63 +185,47 @@ pub fn start<const SECTOR: usize, D: Nic, E: fmt::Display>(
         "tern firmware: board {=str}, device {=str}, engine wasmi, heap {=usize} bytes",
         board.table.name, board.device_id, heap_bytes
     );
-    // SAFETY: called once, before anything else could touch the component flash;
-    // board.toml keeps the region apart from every linked region.
-    let (flash, boot) =
-        unsafe { DeviceFlash::<SECTOR>::take(board.flash_origin, board.flash_bytes) };
-    match boot {
-        Boot::Restored => info!(
-            "flash: restored from {=str}",
-            flash::BACKING_FILE.to_str().unwrap_or("?")
-        ),
-        Boot::Fresh => info!(
-            "flash: erased (first boot); kept in {=str}",
-            flash::BACKING_FILE.to_str().unwrap_or("?")
-        ),
-        Boot::Resized { found } => warn!(
-            "flash: the backing file was {=usize} bytes, not this board's {=usize}: erased",
-            found, board.flash_bytes
-        ),
-        Boot::Volatile(e) => warn!(
-            "flash: no backing file ({}): slots last until QEMU stops",
-            Display2Format(&e)
-        ),
+    Device { board }
+}
+
+impl Device {
+    /// The board this device is.
+    pub fn board(&self) -> &'static Board {
+        self.board
     }
-    let feed = match Feed::load() {
-        Ok(f) => {
-            info!("sensor feed: {=usize} events", f.events.len());
-            f
-        }
-        Err(FeedError::Missing) => {
-            info!(
-                "sensor feed: none ({=str} not found)",
-                feed::FEED_FILE.to_str().unwrap_or("?")
-            );
-            Feed::default()
-        }
-        Err(e) => {
-            warn!(
-                "sensor feed unusable ({}): running without events",
-                Display2Format(&e)
-            );
-            Feed::default()
-        }
-    };
-    let e = agent::run(board, flash, feed, nic);
-    // Only a board table whose slots do not fit its flash gets here, and tern-board
-    // refuses those at build time.
-    error!("cannot open the component flash: {}", Display2Format(&e));
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
+
+    /// Runs the agent forever on the board's component `flash` (the slots and the two
+    /// metadata sectors of its board.toml, from offset 0), feeding components from
+    /// `source`. `nic` starts the board's network driver; it is called when the network
+    /// is first needed, and again after a failure.
+    pub fn run<F: NorFlash, S: Source, D: Nic, E: fmt::Display>(
+        self,
+        flash: F,
+        source: S,
+        nic: impl FnMut(&Network) -> Result<D, E>,
+    ) -> ! {
+        let e = agent::run(self.board, flash, source, nic);
+        // Only a board table whose slots do not fit its flash (tern-board refuses
+        // those at build time) or a flash that cannot be read gets here.
+        error!("cannot open the component flash: {}", Display2Format(&e));
+        fatal()
     }
+}
+
+/// Ends the firmware after a panic or a fatal error, once the log has it. Under QEMU
+/// (`qemu` feature): exit with status 1, which the tests and `cargo xtask run` see.
+/// On a real board: reset, so that a device in the field comes back by itself (the
+/// slot manager rolls back a trial that the panic interrupted).
+fn fatal() -> ! {
+    #[cfg(feature = "qemu")]
+    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
+    // With a probe attached, let it read the last lines before they are lost.
+    defmt::flush();
+    cortex_m::peripheral::SCB::sys_reset()
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     error!("panic: {}", Display2Format(info));
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::wfi();
-    }
+    fatal()
 }

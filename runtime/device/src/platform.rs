@@ -1,26 +1,11 @@
-//! The board side of the host interfaces: simulated sensor and clock peripherals, pins and kv in RAM, logs to defmt.
+//! The board side of the host interfaces: kv in RAM and logs and published messages to defmt on every device; sensors, pins and the clock from the board's [`Io`].
 
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::cell::RefCell;
 
-use critical_section::Mutex;
-use tern_core::{Event, Level, Platform, Sample};
-
-/// What the simulated peripherals hold: the clock and the latest sample per sensor.
-/// On real hardware these would be a timer and sensor registers; under QEMU the firmware
-/// feeds them from its event list before delivering each event.
-struct Simulated {
-    now_ms: u64,
-    samples: BTreeMap<String, Sample>,
-}
-
-static PERIPHERALS: Mutex<RefCell<Simulated>> = Mutex::new(RefCell::new(Simulated {
-    now_ms: 0,
-    samples: BTreeMap::new(),
-}));
+use tern_core::{Level, Platform, Sample};
 
 /// What the board has (board.toml `[peripherals]`). The board may have sensors and
 /// pins it offers no component: the capability table decides what a component can
@@ -33,52 +18,40 @@ pub struct Peripherals {
     pub gpio: &'static [u32],
 }
 
-/// Clears the simulated peripherals before a run over the feed from its start.
-pub fn reset() {
-    critical_section::with(|cs| {
-        let mut p = PERIPHERALS.borrow_ref_mut(cs);
-        p.now_ms = 0;
-        p.samples.clear();
-    })
+/// A board's sensors, pins and clock, as components' host calls reach them: simulated
+/// from the feed under QEMU (`qemu::Simulated`), the chip's peripherals on a real
+/// board. `Host` has applied the component's grant, and [`DevicePlatform`] has checked
+/// that the pin is one the board has, before any method here runs.
+pub trait Io: Send {
+    /// Milliseconds on the clock components read.
+    fn now_ms(&mut self) -> u64;
+    /// The latest sample of `sensor`.
+    fn read_sensor(&mut self, sensor: &str) -> Result<Sample, String>;
+    /// Drives `pin` high or low.
+    fn set_pin(&mut self, pin: u32, high: bool) -> Result<(), String>;
+    /// Whether `pin` is high.
+    fn pin(&mut self, pin: u32) -> Result<bool, String>;
 }
 
-/// Moves the simulated peripherals to what `event` says happened: a sample of a sensor
-/// the board has updates that sensor, and samples and ticks move the clock forward.
-pub fn observe(board: &Peripherals, event: &Event) {
-    critical_section::with(|cs| {
-        let mut p = PERIPHERALS.borrow_ref_mut(cs);
-        match event {
-            Event::Sample(s) => {
-                p.now_ms = p.now_ms.max(s.at_ms);
-                if board.sensors.contains(&s.sensor.as_str()) {
-                    p.samples.insert(s.sensor.clone(), s.clone());
-                }
-            }
-            Event::Tick(t) => p.now_ms = p.now_ms.max(*t),
-            Event::Frame(_) => {}
-        }
-    })
-}
-
-/// The device platform. `Host` has applied the grant before any method here runs.
-pub struct DevicePlatform {
+/// The device platform: one per component instance, on the board's [`Io`].
+pub struct DevicePlatform<I> {
     board: Peripherals,
-    pins: BTreeMap<u32, bool>,
+    io: I,
     kv: BTreeMap<String, Vec<u8>>,
 }
 
-impl DevicePlatform {
-    /// A platform on `board`'s peripherals, with no pin set and an empty kv.
-    pub fn new(board: Peripherals) -> Self {
+impl<I: Io> DevicePlatform<I> {
+    /// A platform on `board`'s peripherals through `io`, with an empty kv.
+    pub fn new(board: Peripherals, io: I) -> Self {
         DevicePlatform {
             board,
-            pins: BTreeMap::new(),
+            io,
             kv: BTreeMap::new(),
         }
     }
 }
 
-impl Platform for DevicePlatform {
+impl<I: Io> Platform for DevicePlatform<I> {
     fn log(&mut self, level: Level, message: &str) {
         match level {
             Level::Trace => defmt::trace!("[component] {=str}", message),
@@ -90,12 +63,11 @@ impl Platform for DevicePlatform {
     }
 
     fn now_ms(&mut self) -> u64 {
-        critical_section::with(|cs| PERIPHERALS.borrow_ref(cs).now_ms)
+        self.io.now_ms()
     }
 
     fn read_sensor(&mut self, sensor: &str) -> Result<Sample, String> {
-        critical_section::with(|cs| PERIPHERALS.borrow_ref(cs).samples.get(sensor).cloned())
-            .ok_or_else(|| format!("sensor `{sensor}` has no sample yet"))
+        self.io.read_sensor(sensor)
     }
 
     fn gpio_set(&mut self, pin: u32, high: bool) -> Result<(), String> {
@@ -104,13 +76,13 @@ impl Platform for DevicePlatform {
         if !self.board.gpio.contains(&pin) {
             return Err(format!("this board has no gpio pin {pin}"));
         }
+        self.io.set_pin(pin, high)?;
         defmt::info!("gpio {=u32} <- {=bool}", pin, high);
-        self.pins.insert(pin, high);
         Ok(())
     }
 
     fn gpio_get(&mut self, pin: u32) -> Result<bool, String> {
-        Ok(self.pins.get(&pin).copied().unwrap_or(false))
+        self.io.pin(pin)
     }
 
     fn kv_get(&mut self, key: &str) -> Option<Vec<u8>> {

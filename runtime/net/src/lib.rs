@@ -1,8 +1,10 @@
-//! Tern's device network: smoltcp over any Ethernet driver (a [`Nic`]) and a small
+//! Tern's device network: smoltcp over any Ethernet or IP driver (a [`Nic`]) and a small
 //! HTTP/1.1 client on one TCP socket, for the device agent's check-ins and downloads.
 //!
-//! A board brings its driver (for example `tern-lan9118`) and its clock; the rest is
-//! here, the same for every board.
+//! A board brings its driver (for example `tern-lan9118`, Ethernet, or `tern-slip`,
+//! bare IP packets over a serial line) and its clock; the rest is here, the same for
+//! every board. The driver's [`phy::DeviceCapabilities::medium`] decides how the
+//! interface is addressed: by the board's MAC on Ethernet, by nothing on an IP link.
 //!
 //! Everything runs on the caller's thread: [`Net::request`] polls the interface until
 //! its response is complete or a timeout passes. The TCP connection stays open
@@ -21,21 +23,23 @@ extern crate alloc;
 
 #[macro_use]
 mod log;
+mod http;
 
 use alloc::string::String;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
-use smoltcp::phy;
+use smoltcp::phy::{self, Medium};
 use smoltcp::socket::{dhcpv4, tcp};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
-use tern_core::protocol::http::parse_response_head;
+use http::parse_response_head;
 
-/// An Ethernet controller's driver, as the network needs it: a smoltcp
-/// [`phy::Device`] that can also stir some entropy into the TCP sequence numbers.
+/// A network driver, as the network needs it: a smoltcp [`phy::Device`] (Ethernet
+/// frames or bare IP packets, as its capabilities say) that can also stir some entropy
+/// into the TCP sequence numbers.
 pub trait Nic: phy::Device {
     /// Bits that differ from boot to boot (a free-running counter), or 0.
     fn entropy(&mut self) -> u32 {
@@ -66,7 +70,8 @@ const FIRST_LOCAL_PORT: u16 = 49_152;
 pub struct NetConfig {
     /// Milliseconds since boot.
     pub now_ms: fn() -> u64,
-    /// The Ethernet address the controller answers to.
+    /// The Ethernet address the controller answers to. An IP link (SLIP) has none on
+    /// the wire; there it only seeds the TCP sequence numbers, so that two devices differ.
     pub mac: [u8; 6],
     /// A fixed IPv4 address or DHCP.
     pub ipv4: Ipv4Mode,
@@ -138,6 +143,9 @@ pub enum Phase {
 pub enum NetError {
     /// [`Net::new`] was called while another [`Net`] exists.
     InUse,
+    /// DHCP was asked for on a driver that carries bare IP packets (SLIP), where a
+    /// DHCP client has no hardware address to ask with (feature `medium-ip`).
+    DhcpNeedsEthernet,
     /// The device has no IPv4 address: no DHCP lease within 10 s, or the lease was lost.
     NoLease,
     /// The server did not answer within a timeout (5 s to connect, else 10 s of silence).
@@ -178,6 +186,9 @@ impl fmt::Display for NetError {
             NetError::InUse => {
                 f.write_str("the network is already started: there is one `Net` at a time")
             }
+            NetError::DhcpNeedsEthernet => f.write_str(
+                "DHCP needs an Ethernet link, and this board's driver carries bare IP packets (SLIP): set a static `ipv4` (and `server`) in its board.toml [network]",
+            ),
             NetError::NoLease => write!(
                 f,
                 "no IPv4 address: no DHCP lease within {} s (QEMU's -nic user serves DHCP; check the -nic option, or set a static ipv4 in board.toml)",
@@ -278,7 +289,20 @@ impl<D: Nic> Net<D> {
 
     fn start(config: NetConfig, mut device: D) -> Result<Net<D>, NetError> {
         let clock = config.now_ms;
-        let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
+        // smoltcp insists that the address fits the driver's medium: an Ethernet
+        // controller answers to the MAC, an IP link (SLIP) has no link-layer address.
+        let hardware = match device.capabilities().medium {
+            Medium::Ethernet => HardwareAddress::Ethernet(EthernetAddress(config.mac)),
+            #[cfg(feature = "medium-ip")]
+            Medium::Ip => {
+                // smoltcp's DHCP client panics without an Ethernet address.
+                if matches!(config.ipv4, Ipv4Mode::Dhcp) {
+                    return Err(NetError::DhcpNeedsEthernet);
+                }
+                HardwareAddress::Ip
+            }
+        };
+        let mut iface_config = Config::new(hardware);
         // TCP initial sequence numbers and the first local port come from this seed:
         // the driver's entropy (a free-running counter) and the time since boot, so that a
         // rebooted device does not reuse its last connection's port, and the MAC, so

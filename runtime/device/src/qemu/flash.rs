@@ -19,7 +19,7 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
-use crate::semihost::{HostFile, HostIoError, Mode};
+use super::semihost::{HostFile, HostIoError, Mode};
 
 /// The backing file on the QEMU host, relative to QEMU's working directory.
 pub const BACKING_FILE: &core::ffi::CStr = c"tern-flash.bin";

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use tern_core::Event;
 use tern_core::feed::{self, MAX_FEED_BYTES};
 
-use crate::semihost::{HostFile, Mode};
+use super::semihost::{HostFile, Mode};
 
 /// The feed file, relative to QEMU's working directory.
 pub const FEED_FILE: &core::ffi::CStr = c"tern-feed.bin";
