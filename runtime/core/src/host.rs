@@ -292,6 +292,13 @@ impl Host {
     }
 }
 
+/// What a kv store counts against its quota: every key's and every value's length.
+/// One rule for every [`Platform`] that keeps kv in a map, so a quota means the same
+/// on a gateway and on a device.
+pub fn kv_used_bytes(kv: &BTreeMap<String, Vec<u8>>) -> usize {
+    kv.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
 /// A simulated platform for hosts and tests: sensors and the clock are fed from
 /// events, pins and kv live in memory, published messages are kept in order.
 #[derive(Clone, Debug, Default)]
@@ -353,7 +360,7 @@ impl Platform for SimPlatform {
         Ok(())
     }
     fn kv_used_bytes(&mut self) -> usize {
-        self.kv.iter().map(|(k, v)| k.len() + v.len()).sum()
+        kv_used_bytes(&self.kv)
     }
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
         self.published.push((topic.to_string(), payload.to_vec()));

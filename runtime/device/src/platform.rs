@@ -95,7 +95,7 @@ impl<I: Io> Platform for DevicePlatform<I> {
     }
 
     fn kv_used_bytes(&mut self) -> usize {
-        self.kv.iter().map(|(k, v)| k.len() + v.len()).sum()
+        tern_core::host::kv_used_bytes(&self.kv)
     }
 
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
