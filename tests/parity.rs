@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use proptest::prelude::*;
-use tern_core::{Event, Grant, Sample};
+use tern_core::{Event, Grant, Sample, Value};
 use tern_tests::{ENGINES, EXAMPLES, events, run, wasm};
 
 fn both(name: &str, grant: &Grant, config: &[(String, String)], evs: &[Event]) -> [String; 2] {
@@ -83,13 +83,10 @@ fn smoother_computes_the_moving_average() {
         .unwrap();
         let mut ema: Option<i64> = None;
         let got: Vec<i64> = t
-            .lines
-            .iter()
-            .filter(|l| l["call"] == "on-event")
-            .map(|l| {
-                l["ok"][0]["value"]["milli"]
-                    .as_i64()
-                    .expect("a milli output")
+            .event_outputs()
+            .map(|outputs| match outputs.first().map(|o| &o.value) {
+                Some(Value::Milli(m)) => *m,
+                other => panic!("a milli output, not {other:?}"),
             })
             .collect();
         let want: Vec<i64> = evs
@@ -187,35 +184,34 @@ fn ruuvi_decodes_the_official_test_vector_on_both_engines() {
             &[Event::Frame(frame.clone())],
         )
         .unwrap();
-        let line = t.lines.iter().find(|l| l["call"] == "on-event").unwrap();
+        let outputs = t.event_outputs().next().expect("on-event answered ok");
         let get = |name: &str| {
-            line["ok"]
-                .as_array()
-                .unwrap()
+            outputs
                 .iter()
-                .find(|o| o["name"] == name)
-                .unwrap_or_else(|| panic!("no `{name}` in {line}"))["value"]
+                .find(|o| o.name == name)
+                .unwrap_or_else(|| panic!("no `{name}` in {outputs:?}"))
+                .value
                 .clone()
         };
         assert_eq!(
-            get("temperature")["milli"],
-            24_300,
+            get("temperature"),
+            Value::Milli(24_300),
             "24.3 degC on {}",
             kind.name()
         );
         assert_eq!(
-            get("humidity")["milli"],
-            53_490,
+            get("humidity"),
+            Value::Milli(53_490),
             "53.49 % on {}",
             kind.name()
         );
         assert_eq!(
-            get("pressure")["milli"],
-            100_044_000,
+            get("pressure"),
+            Value::Milli(100_044_000),
             "100044 Pa on {}",
             kind.name()
         );
-        assert_eq!(get("sequence")["milli"], 205_000);
-        assert_eq!(get("mac")["text"], "cb:b8:33:4c:88:4f");
+        assert_eq!(get("sequence"), Value::Milli(205_000));
+        assert_eq!(get("mac"), Value::Text("cb:b8:33:4c:88:4f".into()));
     }
 }

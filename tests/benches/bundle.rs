@@ -6,10 +6,10 @@
 )]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tern::keys::KeyFile;
 use tern_core::bundle::{self, HeaderDecoder, Manifest, Target, Version};
 use tern_core::policy::check_install;
 use tern_core::{Grant, wit::WIT_PACKAGE};
+use tern_host::keys::KeyFile;
 use tern_tests::root;
 
 /// Payload size: large enough that hashing dominates, like a real component.
@@ -17,7 +17,7 @@ const PAYLOAD: usize = 1024 * 1024;
 
 fn benches(c: &mut Criterion) {
     let key = KeyFile::read(&root().join("boards/keys/tern-dev-2026.key")).unwrap();
-    let board = tern::boards::by_name("server").unwrap();
+    let board = tern_host::boards::by_name("server").unwrap();
     let payload: Vec<u8> = (0..PAYLOAD).map(|i| (i * 31 % 251) as u8).collect();
     let manifest = Manifest {
         name: "bench".into(),

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use std::sync::OnceLock;
-use tern::events::EventFile;
+use tern_host::events::EventFile;
 
-use tern::run::{EngineKind, Engines, SharedSim, Transcript};
 use tern_core::{Error, Event, Grant, Granted, Limits};
+use tern_host::run::{EngineKind, Engines, SharedSim, Transcript};
 
 /// The example components, which must behave identically on both engines.
 pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi"];

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: criterion benchmarks, then a table of Tern against the bare
-//! engines measured in the same run.
+//! engines measured in the same run; the interpreter table (`interp.rs`), the fleet
+//! server, the device.
 
 use crate::{cargo, components, root};
 
@@ -129,6 +130,11 @@ pub fn run() -> Result<(), String> {
             t / b
         );
     }
+    println!(
+        "  (bare = the engine's own API, no Tern; bare wasmi is built with the workspace's \
+         unified wasmi features, i.e. Tern's, not wasmi's defaults: those are in the \
+         interpreter table below)"
+    );
     let verify = mean_ns("bundle/verify-1MiB")?;
     println!(
         "{:<24} {:>12}   {:.0} MB/s (header + Ed25519 + policy + SHA-256 of 1 MiB, 4 KiB chunks)",
@@ -136,6 +142,7 @@ pub fn run() -> Result<(), String> {
         fmt_ns(verify),
         (1024.0 * 1024.0) / (verify / 1e9) / 1e6
     );
+    crate::interp::run()?;
     // The fleet server's own benchmark (check-ins per second, download throughput);
     // criterion prints its throughput lines.
     let out = cargo()
@@ -170,14 +177,17 @@ pub fn run() -> Result<(), String> {
     println!(
         "\ncomponent measured: smoother.wasm, {size} bytes; host call: clock.now-ms from hostcall.wasm"
     );
-    device()
+    device(false)
 }
 
 /// The same smoother on the QEMU device, installed over the air, run under
 /// `-icount shift=0`: QEMU models no cycle timing, so the device's work is reported
 /// as guest instructions (its SysTick then counts 40 instructions per tick), never as
 /// device time.
-pub fn device() -> Result<(), String> {
+///
+/// With `profile`, the device runs a second time with every instruction's address
+/// logged (`crate::profile`), and the per-event instructions are split by function.
+pub fn device(profile: bool) -> Result<(), String> {
     use crate::ota;
     eprintln!("xtask: the smoother on the QEMU device under -icount");
     let status = cargo()
@@ -192,7 +202,10 @@ pub fn device() -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     let mut procs = ota::Procs(Vec::new());
-    let elf = ota::build_device()?;
+    // With the smoother's logic also compiled in natively, timed over the same events
+    // (`tern_device::native`): the physical limit the component is set against.
+    eprintln!("xtask: building the firmware with the native smoother (TERN_NATIVE_BENCH)");
+    let elf = tern_qemu::build_firmware(&root(), ota::QEMU_BOARD, &[("TERN_NATIVE_BENCH", "1")])?;
     let (id, token) = ota::QEMU_DEVICE;
     let server = ota::serve(
         &tern_bin,
@@ -228,19 +241,36 @@ pub fn device() -> Result<(), String> {
         &server,
         tern_qemu::Echo::Off,
         true,
+        None,
     )?;
     let lines = qemu.wait_for("timing:", std::time::Duration::from_secs(600))?;
     qemu.kill();
+    let profiled = if profile {
+        Some(profile_device(&tern_bin, &elf, &work, &server)?)
+    } else {
+        None
+    };
     drop(procs);
     let timing = lines.last().map(|l| l.text.clone()).unwrap_or_default();
-    // "timing: load + instantiate N cycles, E events M cycles"
+    // "native: the smoother N cycles for E events after the first"
+    let native = lines
+        .iter()
+        .find_map(|l| l.text.strip_prefix("native: the smoother "))
+        .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .ok_or("the device printed no native smoother timing (built without TERN_NATIVE_BENCH?)")?;
+    // "timing: load + instantiate N cycles, E events M cycles, the first F"
     let numbers: Vec<u64> = timing
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|w| w.parse().ok())
         .collect();
-    let [load, events, run] = numbers[..] else {
+    let [load, events, run, first] = numbers[..] else {
         return Err(format!("the device's timing line did not parse: {timing}"));
     };
+    if events < 2 {
+        return Err(format!(
+            "the device ran {events} events: too few to measure"
+        ));
+    }
     // One SysTick cycle at 25 MHz is 40 ns of virtual time, one instruction per ns.
     let instructions = |cycles: u64| cycles * 40;
     println!("\ndevice: QEMU mps2-an386 (Cortex-M4), -icount shift=0, in guest instructions:");
@@ -249,14 +279,74 @@ pub fn device() -> Result<(), String> {
         instructions(load) as f64 / 1e6
     );
     println!(
-        "  on-event, mean of {events} events            {:>8.1} k",
-        instructions(run) as f64 / events.max(1) as f64 / 1e3
+        "  on-event, the first event                  {:>8.1} k   (translates what it calls)",
+        instructions(first) as f64 / 1e3
     );
-    let per_event = instructions(run) as f64 / events.max(1) as f64;
+    let per_event = instructions(run - first) as f64 / (events - 1) as f64;
+    println!(
+        "  on-event, mean of the other {} events       {per_event_k:>8.1} k",
+        events - 1,
+        per_event_k = per_event / 1e3
+    );
+    let native_per_event = instructions(native) as f64 / (events - 1) as f64;
+    println!(
+        "  the same logic compiled natively           {:>8.1} k   (wasmi / native: {:.1}x)",
+        native_per_event / 1e3,
+        per_event / native_per_event
+    );
     println!(
         "  instructions, not time; at one instruction per cycle a 64 MHz Cortex-M4 would \
          spend about {:.1} ms per event (the host wasmi rows above are the same calls)",
         per_event / 64e3
     );
+    if let Some(p) = profiled {
+        println!("\ndevice profile (QEMU -singlestep -d exec, by function):");
+        print!("{}", p.report(30));
+    }
     Ok(())
+}
+
+/// Runs the installed smoother once more with QEMU logging every instruction into a
+/// FIFO that `crate::profile` reads as QEMU writes it.
+fn profile_device(
+    tern_bin: &std::path::Path,
+    elf: &std::path::Path,
+    work: &std::path::Path,
+    server: &str,
+) -> Result<crate::profile::Profile, String> {
+    eprintln!("xtask: the same run with every instruction traced (slow)");
+    let fifo = work.join("exec-trace.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .map_err(|e| format!("mkfifo: {e}"))?;
+    if !made.success() {
+        return Err(format!("mkfifo {} failed", fifo.display()));
+    }
+    let reader = {
+        let (fifo, elf) = (fifo.clone(), elf.to_path_buf());
+        std::thread::spawn(move || {
+            let trace =
+                std::fs::File::open(&fifo).map_err(|e| format!("{}: {e}", fifo.display()))?;
+            crate::profile::collect(&elf, trace)
+        })
+    };
+    let (id, _) = crate::ota::QEMU_DEVICE;
+    let mut qemu = crate::ota::boot_device(
+        tern_bin,
+        elf,
+        &work.join(id),
+        server,
+        tern_qemu::Echo::Off,
+        false,
+        Some(&fifo),
+    )?;
+    let waited = qemu.wait_for("timing:", std::time::Duration::from_secs(1800));
+    qemu.kill();
+    let profile = reader
+        .join()
+        .map_err(|_| "the exec-trace reader panicked".to_string())??;
+    waited?;
+    Ok(profile)
 }

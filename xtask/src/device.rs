@@ -249,6 +249,7 @@ fn prepare(boot: &BootArgs) -> Result<QemuOptions, String> {
         guest_server,
         workdir,
         icount: false,
+        exec_trace: None,
         timeout: None,
     })
 }

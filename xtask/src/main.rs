@@ -11,7 +11,9 @@ use std::process::{Command, ExitCode};
 mod bench;
 mod demo;
 mod device;
+mod interp;
 mod ota;
+mod profile;
 mod setup;
 mod size;
 
@@ -38,10 +40,14 @@ Rust targets (rustup) and qemu-system-arm (apt-get, as root).
   fuzz [--seconds N]
               run the bundle-parser fuzz target (cargo-fuzz, nightly) for N seconds
               (default 60); skipped with a message when cargo-fuzz is missing
-  bench [--device]
+  bench [--device [--profile] | --interp]
               criterion benchmarks of both engines next to the bare engines (prints
-              the ratios), the fleet server, and the smoother on the QEMU device in
-              guest instructions (-icount); --device: only the device
+              the ratios), interpreter speed on one compute loop (wasmi as Tern ships
+              it, wasmi's defaults, wasm3, Wasmtime; installs pywasm3 into
+              target/pywasm3), the fleet server, and the smoother on the QEMU device in
+              guest instructions (-icount); --device: only the device; --profile:
+              also split the device's instructions per event by function (QEMU
+              logs every instruction; slow); --interp: only the interpreter table
   run [--board BOARD] [--server URL] [--feed FILE] [--workdir DIR]
               build the device firmware (default qemu-mps2-an386) and boot it under
               QEMU with its decoded log; exits with the firmware's status
@@ -84,7 +90,10 @@ fn main() -> ExitCode {
         }
         Some("demo") => setup::ensure().and_then(|()| demo::run()),
         Some("test") => setup::ensure().and_then(|()| test()),
-        Some("bench") if args.iter().any(|a| a == "--device") => bench::device(),
+        Some("bench") if args.iter().any(|a| a == "--device") => {
+            bench::device(args.iter().any(|a| a == "--profile"))
+        }
+        Some("bench") if args.iter().any(|a| a == "--interp") => interp::run(),
         Some("bench") => bench::run(),
         Some("run") => return exit_with(device::run(&args[1..])),
         Some("qemu") => return exit_with(device::qemu(&args[1..])),

@@ -20,7 +20,7 @@ const GATEWAYS: [(&str, &str); 2] = [
 ];
 /// The QEMU device: the identity its firmware is built with by default (its build.rs).
 pub(crate) const QEMU_DEVICE: (&str, &str) = ("qemu-1", "qemu-1-development-token");
-const QEMU_BOARD: &str = "qemu-mps2-an386";
+pub(crate) const QEMU_BOARD: &str = "qemu-mps2-an386";
 /// Every device in the walk-through.
 const DEVICES: [(&str, &str); 3] = [GATEWAYS[0], GATEWAYS[1], QEMU_DEVICE];
 /// The smoother's events: the gateways' event file and the device's sensor feed.
@@ -216,6 +216,7 @@ pub(crate) fn boot_device(
     server: &str,
     echo: Echo,
     icount: bool,
+    exec_trace: Option<&Path>,
 ) -> Result<Qemu, String> {
     let board_file = root().join("boards").join(QEMU_BOARD).join("board.toml");
     let text = std::fs::read_to_string(&board_file)
@@ -250,6 +251,7 @@ pub(crate) fn boot_device(
             guest_server,
             workdir: dir.to_path_buf(),
             icount,
+            exec_trace: exec_trace.map(Path::to_path_buf),
             timeout: Some(Duration::from_secs(30 * 60)),
         },
         echo,
@@ -336,6 +338,7 @@ pub fn run(tern_bin: &Path) -> Result<(), String> {
             prefix: format!("[{}] ", QEMU_DEVICE.0),
         },
         false,
+        None,
     )?;
 
     for (id, token) in GATEWAYS {

@@ -61,10 +61,44 @@ pub fn text(name: &str, text: &str) -> Output {
 }
 
 /// Formats a milli-unit value as a decimal string (`21500` → `"21.500"`) without floats.
+///
+/// Digit by digit rather than through `core::fmt`: under an interpreter, `format!`
+/// with a width costs several thousand guest instructions.
 pub fn fmt_milli(v: i64) -> String {
-    let sign = if v < 0 { "-" } else { "" };
+    let mut out = String::with_capacity(24);
+    push_milli(&mut out, v);
+    out
+}
+
+/// Appends `v` as [`fmt_milli`] formats it.
+pub fn push_milli(out: &mut String, v: i64) {
+    if v < 0 {
+        out.push('-');
+    }
     let a = v.unsigned_abs();
-    format!("{sign}{}.{:03}", a / 1000, a % 1000)
+    push_u64(out, a / 1000);
+    out.push('.');
+    let frac = a % 1000;
+    for d in [frac / 100, frac / 10 % 10, frac % 10] {
+        out.push(char::from(b'0' + d as u8));
+    }
+}
+
+/// Appends `n` in decimal, without `core::fmt`.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Parses a decimal string into milli-units (`"21.5"` → `21500`) without floats.

@@ -28,7 +28,9 @@ struct Smoother;
 
 impl Smoother {
     fn smooth(cfg: &Config, s: &Sample) -> Result<Vec<Output>, String> {
-        let key = format!("ema/{}", s.sensor);
+        // Strings are put together by hand, not with `format!`: under an interpreter
+        // `core::fmt` costs more than everything else an event does.
+        let key = ["ema/", &s.sensor].concat();
         let ema = match kv::get(&key) {
             Some(bytes) => {
                 let prev = i64::from_le_bytes(
@@ -42,17 +44,15 @@ impl Smoother {
             None => s.milli,
         };
         kv::set(&key, &ema.to_le_bytes())?;
-        log::log(
-            log::Level::Debug,
-            &format!(
-                "{}: {} -> {}",
-                s.sensor,
-                tern_guest::fmt_milli(s.milli),
-                tern_guest::fmt_milli(ema)
-            ),
-        );
+        let mut line = String::with_capacity(s.sensor.len() + 32);
+        line.push_str(&s.sensor);
+        line.push_str(": ");
+        tern_guest::push_milli(&mut line, s.milli);
+        line.push_str(" -> ");
+        tern_guest::push_milli(&mut line, ema);
+        log::log(log::Level::Debug, &line);
         Ok(alloc::vec![milli(
-            &format!("{}.ema", s.sensor),
+            &[&s.sensor, ".ema"].concat(),
             ema,
             &cfg.unit
         )])

@@ -658,7 +658,7 @@ impl<F: NorFlash> Agent<F> {
             notices.push_back(Notice::TrialInterrupted {
                 component: component.clone(),
                 restarts: *restarts,
-                allowed: slots.board().trial_restarts,
+                allowed: slots.board().trial_restarts(),
             });
             let pause = TRIAL_RETRY_PAUSE_MS << (*restarts).min(8);
             phase = Phase::Trial(Subject::from(component), pause);
@@ -752,7 +752,7 @@ impl<F: NorFlash> Agent<F> {
         let msg = CheckIn {
             version: protocol::PROTOCOL_VERSION,
             device: self.config.device.clone(),
-            board: self.slots.board().name.to_string(),
+            board: self.slots.board().name().to_string(),
             installed: self.slots.active().map(ComponentInfo::installed),
             reports: batch.reports.clone(),
         };

@@ -34,12 +34,12 @@ pub struct SlotLayout {
 impl SlotLayout {
     /// The board's two slots, with the metadata in the two sectors after the last one.
     pub fn from_board(board: &BoardTable) -> Result<SlotLayout, LayoutError> {
-        let &[a, b] = board.slots else {
+        let &[a, b] = board.slots() else {
             return Err(LayoutError::SlotCount {
-                found: board.slots.len(),
+                found: board.slots().len(),
             });
         };
-        let sector = board.sector_size.max(1);
+        let sector = board.sector_size().max(1);
         let end =
             (u64::from(a.offset) + u64::from(a.size)).max(u64::from(b.offset) + u64::from(b.size));
         let metadata_offset = end.div_ceil(u64::from(sector)) * u64::from(sector);
@@ -52,7 +52,7 @@ impl SlotLayout {
         Ok(SlotLayout {
             slots: [a, b],
             metadata_offset,
-            sector_size: board.sector_size,
+            sector_size: board.sector_size(),
         })
     }
 

@@ -227,7 +227,7 @@ enum Check {
 impl<F: NorFlash> fmt::Debug for SlotManager<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlotManager")
-            .field("board", &self.board.name)
+            .field("board", &self.board.name())
             .field("states", &self.record.states)
             .field("installed_counter", &self.record.counter)
             .field("active", &self.active)
@@ -284,7 +284,7 @@ impl<F: NorFlash> SlotManager<F> {
             let component = mgr.verify_slot(t, Check::Identify).ok().map(|i| i.id());
             let restarts = mgr.record.trial_restarts.saturating_add(1);
             let mut r = mgr.record;
-            if restarts <= mgr.board.trial_restarts {
+            if restarts <= mgr.board.trial_restarts() {
                 r.states[t] = SlotState::Staged;
                 r.trial_restarts = restarts;
                 mgr.commit(r)?;

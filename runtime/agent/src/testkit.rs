@@ -10,7 +10,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use ed25519_dalek::{Signer, SigningKey};
-use tern_core::board::{BoardTable, Offer, Slot, StaticScope, TrustKey};
+use tern_core::board::{BoardFields, BoardTable, Offer, Slot, StaticScope, TrustKey};
 use tern_core::bundle::{self, EngineKind, Manifest, SignatureRecord, Target, Version};
 use tern_core::{Grant, Limits};
 
@@ -30,6 +30,12 @@ pub fn untrusted_key() -> SigningKey {
 /// A board with two slots of `slot_size` bytes, sectors of `sector_size`, trusting
 /// [`trusted_key`], offering log, clock, any sensor and 4 KiB of kv.
 pub fn board(sector_size: u32, slot_size: u32) -> &'static BoardTable {
+    Box::leak(Box::new(BoardTable::new(fields(sector_size, slot_size))))
+}
+
+/// [`board`]'s fields. Test fixtures are the one place besides tern-board's generated
+/// code that makes a table (`BoardTable::new`).
+pub fn fields(sector_size: u32, slot_size: u32) -> BoardFields {
     let slots: &'static [Slot] = Box::leak(Box::new([
         Slot {
             name: "a",
@@ -46,7 +52,7 @@ pub fn board(sector_size: u32, slot_size: u32) -> &'static BoardTable {
         name: "test-key",
         public_key: trusted_key().verifying_key().to_bytes(),
     }]));
-    Box::leak(Box::new(BoardTable {
+    BoardFields {
         name: BOARD,
         engine: EngineKind::Wasmi,
         limits: Limits::HOST,
@@ -63,14 +69,15 @@ pub fn board(sector_size: u32, slot_size: u32) -> &'static BoardTable {
             kv: Some(4096),
             publish: None,
         },
-    }))
+    }
 }
 
 /// [`board`] that takes `restarts` restarts during a trial as inconclusive.
 pub fn board_restarting(sector_size: u32, slot_size: u32, restarts: u8) -> &'static BoardTable {
-    let mut b = *board(sector_size, slot_size);
-    b.trial_restarts = restarts;
-    Box::leak(Box::new(b))
+    Box::leak(Box::new(BoardTable::new(BoardFields {
+        trial_restarts: restarts,
+        ..fields(sector_size, slot_size)
+    })))
 }
 
 /// What a test bundle looks like.

@@ -21,11 +21,29 @@ use std::path::{Path, PathBuf};
 
 use crate::{BOARD_FILE, device_code, generate, memory_x, parse_board};
 
-/// Heap beyond the component's linear memory: wasmi's compiled code, store, instance
-/// and value stack, the host's kv map, the sensor feed and the network buffers.
-/// The measured peak is printed after every run over the feed; raise this if it gets
-/// close.
-pub const HEAP_MARGIN: u32 = 96 * 1024;
+/// Heap besides the component's linear memory at its worst moment: wasmi's translated
+/// code, store, instance and value stack, the host's kv map, the sensor feed and the
+/// network buffers. Measured, not guessed: the QEMU end-to-end test runs the `fill`
+/// fixture up to the board's whole linear memory and asserts that the heap's peak
+/// stays within [`heap_bytes`] minus [`HEAP_HEADROOM`]; on mps2-an386 the peak in use
+/// was 481,573 bytes = 1.5 × 256 KiB (see [`heap_bytes`]) + 86.3 KiB.
+pub const ENGINE_PEAK: u32 = 88 * 1024;
+
+/// Stated headroom above the measured peak, for allocations the tests do not reach.
+pub const HEAP_HEADROOM: u32 = 24 * 1024;
+
+/// The heap a device needs for a component with `memory_bytes` of linear memory.
+///
+/// wasmi keeps linear memory in one `Vec` that grows by doubling and moves when it
+/// grows: a component that starts at one page (as Tern's SDK builds them) and grows to
+/// its limit L has, at the worst moment, the old block (L/2) and the new one (L) at
+/// once (1.5 L in use). The first-fit heap also leaves the freed smaller blocks below
+/// the next, larger one, so the blocks need about 2 L of address space: measured on
+/// mps2-an386 (L = 256 KiB), a heap of 1.5 L + 152 KiB refused the third page and one
+/// of 2 L + 96 KiB gave all four.
+pub const fn heap_bytes(memory_bytes: u32) -> u32 {
+    memory_bytes * 2 + ENGINE_PEAK + HEAP_HEADROOM
+}
 
 /// Identity used when the build does not set one: what `tern provision` must be given
 /// for this device (the end-to-end test and the demo use these).
@@ -63,10 +81,12 @@ pub fn build(target: &str) {
     let mut code = generate(std::slice::from_ref(&board));
     code.push('\n');
     code.push_str(&device_code(&board).unwrap_or_else(|e| fail(&e.to_string())));
-    let heap = board.limits.memory_bytes + HEAP_MARGIN;
+    let heap = heap_bytes(board.limits.memory_bytes);
     let _ = writeln!(
         code,
-        "\n/// Heap bytes: `limits.memory-bytes` ({}) from board.toml plus a {HEAP_MARGIN}-byte margin.\npub const HEAP_BYTES: usize = {heap};",
+        "\n/// Heap bytes: 2 × `limits.memory-bytes` ({}) from board.toml (wasmi's growing copies), \
+         plus the measured engine peak ({ENGINE_PEAK}) and a {HEAP_HEADROOM}-byte headroom \
+         (`tern_board::firmware::heap_bytes`).\npub const HEAP_BYTES: usize = {heap};",
         board.limits.memory_bytes
     );
     let _ = writeln!(

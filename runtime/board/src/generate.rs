@@ -53,7 +53,8 @@ pub fn generate(boards: &[Board]) -> String {
     out
 }
 
-/// One board's `pub static`.
+/// One board's `pub static`, made with `BoardTable::new(BoardFields { .. })`: the
+/// constructor that only this generated code (and test fixtures) call.
 fn table(board: &Board) -> TokenStream {
     let name_ident = ident(&static_name(&board.name));
     let doc = format!(" {}: {}", board.name, board.description);
@@ -108,7 +109,7 @@ fn table(board: &Board) -> TokenStream {
         #[doc = #doc]
         #[doc = ""]
         #[doc = #doc_source]
-        pub static #name_ident: tern_core::board::BoardTable = tern_core::board::BoardTable {
+        pub static #name_ident: tern_core::board::BoardTable = tern_core::board::BoardTable::new(tern_core::board::BoardFields {
             name: #name,
             engine: #engine,
             limits: tern_core::limits::Limits {
@@ -130,7 +131,7 @@ fn table(board: &Board) -> TokenStream {
                 kv: #kv,
                 publish: #publish,
             },
-        };
+        });
     }
 }
 

@@ -236,7 +236,7 @@ fn feed_encodes_an_event_file_for_a_device_and_refuses_bad_input() {
     let (config, decoded): (Vec<(String, String)>, Vec<tern_core::Event>) =
         postcard::from_bytes(&bytes).unwrap();
     let parsed =
-        tern::events::EventFile::parse(&std::fs::read_to_string(&events).unwrap()).unwrap();
+        tern_host::events::EventFile::parse(&std::fs::read_to_string(&events).unwrap()).unwrap();
     assert_eq!(config, parsed.config);
     assert_eq!(decoded, parsed.events);
     assert_eq!(config.len(), 3);
@@ -283,9 +283,9 @@ fn dev_key() -> String {
 /// `sensors=a,b,..` for what `board` offers, built from the compiled-in table (not
 /// from anything tern prints).
 fn offered_sensors(board: &tern_core::board::BoardTable) -> String {
-    match board.offers.sensors.unwrap() {
+    match board.offers().sensors.unwrap() {
         tern_core::board::StaticScope::Only(ids) => format!("sensors={}", ids.join(",")),
-        tern_core::board::StaticScope::Any => panic!("{} offers every sensor", board.name),
+        tern_core::board::StaticScope::Any => panic!("{} offers every sensor", board.name()),
     }
 }
 
@@ -345,7 +345,7 @@ fn sign_outside_the_repo_refuses_what_the_board_would_refuse_and_says_how_to_fix
     assert!(err.contains("every sensor"), "{err}");
     assert!(err.contains("--component-toml"), "{err}");
     assert!(err.contains("--sign-anyway"), "{err}");
-    let wanted = offered_sensors(&tern::boards::LINUX_GATEWAY);
+    let wanted = offered_sensors(&tern_host::boards::LINUX_GATEWAY);
     let fix = err
         .lines()
         .map(str::trim)

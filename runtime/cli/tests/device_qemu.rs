@@ -23,13 +23,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tern::client::Client;
-use tern::events::EventFile;
-use tern::keys::KeyFile;
-use tern::run::{EngineKind, Engines, SharedSim};
-use tern_core::board::{BoardTable, StaticScope};
+use tern_core::board::{BoardFields, BoardTable, Offer, StaticScope};
 use tern_core::bundle::{Target, Version};
 use tern_core::{Grant, Granted, protocol};
+use tern_host::client::Client;
+use tern_host::events::EventFile;
+use tern_host::keys::KeyFile;
+use tern_host::run::{EngineKind, Engines, SharedSim};
 use tern_qemu::{Echo, Qemu, QemuOptions};
 use tokio::sync::oneshot;
 
@@ -55,7 +55,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn board(name: &str) -> &'static BoardTable {
-    tern::boards::by_name(name).unwrap()
+    tern_host::boards::by_name(name).unwrap()
 }
 
 fn v(major: u32) -> Version {
@@ -74,7 +74,7 @@ fn wasm(name: &str) -> Vec<u8> {
 /// A bundle signed with the development key the boards trust, for every QEMU board.
 fn bundle(name: &str, version: Version, counter: u64, grant: &[&str]) -> Vec<u8> {
     let key = KeyFile::read(&root().join("boards/keys/tern-dev-2026.key")).unwrap();
-    tern::sign::build(
+    tern_host::sign::build(
         &wasm(name),
         name,
         version,
@@ -93,10 +93,27 @@ const SMOOTHER: &[&str] = &["log", "sensors=temp-0", "kv=4096"];
 /// the device must refuse it on its own compiled-in table. (A server with the real
 /// table does not even offer it; `runtime/server/tests` covers that.)
 fn stale_boards(name: &str) -> &'static [&'static BoardTable] {
-    let mut stale = *board(name);
-    stale.offers.gpio = Some(StaticScope::Only(&[4, 5]));
-    let stale: &'static BoardTable = Box::leak(Box::new(stale));
-    let others = tern::boards::ALL.iter().copied().filter(|b| b.name != name);
+    let real = board(name);
+    // A test fixture: the one kind of table, besides tern-board's generated code, made
+    // with `BoardTable::new`.
+    let stale: &'static BoardTable = Box::leak(Box::new(BoardTable::new(BoardFields {
+        name: real.name(),
+        engine: real.engine(),
+        limits: real.limits(),
+        sector_size: real.sector_size(),
+        trial_restarts: real.trial_restarts(),
+        slots: real.slots(),
+        trust_keys: real.trust_keys(),
+        signatures_required: real.signatures_required(),
+        offers: Offer {
+            gpio: Some(StaticScope::Only(&[4, 5])),
+            ..*real.offers()
+        },
+    })));
+    let others = tern_host::boards::ALL
+        .iter()
+        .copied()
+        .filter(|b| b.name() != name);
     Box::leak(
         std::iter::once(stale)
             .chain(others)
@@ -211,30 +228,19 @@ impl TestServer {
     async fn publish(&self, bytes: Vec<u8>) -> String {
         let id = protocol::bundle_id(&tern_core::bundle::sha256(&bytes));
         let answer = self.admin.publish(bytes).await.unwrap();
-        assert_eq!(answer["id"], id.as_str(), "published: {answer}");
+        assert_eq!(answer.id, id, "published: {answer:?}");
         id
     }
 
     async fn assign(&self, id: &str) {
         self.admin
-            .admin(
-                hyper::Method::PUT,
-                &format!("/api/v1/assignments/device:{DEVICE}"),
-                Some(&serde_json::json!({ "bundle": id })),
-            )
+            .assign(&format!("device:{DEVICE}"), id)
             .await
             .unwrap();
     }
 
     async fn device(&self) -> serde_json::Value {
-        self.admin
-            .admin(
-                hyper::Method::GET,
-                &format!("/api/v1/devices/{DEVICE}"),
-                None,
-            )
-            .await
-            .unwrap()
+        self.admin.device(DEVICE).await.unwrap()
     }
 
     /// Waits until the device's status history holds `outcome` for bundle `id`.
@@ -265,7 +271,7 @@ impl TestServer {
 /// The result lines the firmware prints for a run over the feed, made from the same
 /// bundle's run on the server's engine, Wasmtime, over the same events.
 fn wasmtime_results(board_name: &str, name: &str, grant: &[&str], feed: &EventFile) -> Vec<String> {
-    let engines = Engines::new(board(board_name).limits).unwrap();
+    let engines = Engines::new(board(board_name).limits()).unwrap();
     engines
         .run(
             EngineKind::Wasmtime,
@@ -311,6 +317,7 @@ fn start_device(board: &str, elf: &Path, dir: &Path, server: SocketAddr) -> Qemu
             guest_server: network.server,
             workdir: dir.to_path_buf(),
             icount: false,
+            exec_trace: None,
             timeout: Some(Duration::from_secs(30 * 60)),
         },
         Echo::Stderr {
@@ -420,6 +427,20 @@ fn device_installs_updates_refuses_and_survives_restart(name: &'static str) {
     let r = rt.block_on(server.wait_report(&spin, "rolled-back"));
     assert!(r["reason"].as_str().unwrap().contains("fuel"), "{r}");
     assert_eq!(device_results(&mut qemu, "smoother", "2.0.0"), expected);
+
+    // A component that recurses without bound: wasmi's call-depth limit stops it (the
+    // firmware's tail-call dispatch runs guest calls on wasmi's own stack, not the
+    // native one), the device rolls back to v2 and keeps serving.
+    let dive = rt.block_on(server.publish(bundle("recursion", v(6), 6, &["log"])));
+    rt.block_on(server.assign(&dive));
+    qemu.wait_for("rolled back", STEP).unwrap();
+    let r = rt.block_on(server.wait_report(&dive, "rolled-back"));
+    assert!(
+        r["reason"].as_str().unwrap().contains("stack overflow"),
+        "{r}"
+    );
+    assert_eq!(device_results(&mut qemu, "smoother", "2.0.0"), expected);
+
     assert_eq!(
         rt.block_on(server.device())["installed"]["bundle"],
         v2.as_str()
@@ -449,13 +470,53 @@ fn device_installs_updates_refuses_and_survives_restart(name: &'static str) {
         "nothing was downloaded after the restart"
     );
 
+    // A component that takes every page of linear memory the board promises, one page
+    // at a time: the device's heap must hold them all (and wasmi's growing copy), so
+    // it gets exactly what Wasmtime gives it under the same limits.
+    let fill = rt.block_on(server.publish(bundle("fill", v(7), 7, &["log"])));
+    rt.block_on(server.assign(&fill));
+    let fill_results = device_results(&mut qemu, "fill", "7.0.0");
+    let fill_expected = wasmtime_results(name, "fill", &["log"], &feed);
+    assert_eq!(
+        board(name).limits().memory_bytes,
+        4 << 16,
+        "fill grows to 4 pages"
+    );
+    assert!(
+        fill_expected
+            .iter()
+            .any(|l| l.contains("pages=4.000 pages")),
+        "Wasmtime gives all 4 pages: {fill_expected:#?}"
+    );
+    assert_eq!(fill_results, fill_expected);
+    let done = qemu
+        .transcript()
+        .iter()
+        .rev()
+        .find(|l| l.text.starts_with("done: "))
+        .map(|l| l.text.clone())
+        .unwrap();
+    eprintln!("[{name}] heap with the fill component: {done}");
+    // "done: N events; heap U bytes in use, peak P": the heap's sizing rule holds, with
+    // its stated headroom left over.
+    let peak: u32 = done.rsplit(' ').next().unwrap().parse().unwrap();
+    let limit = board(name).limits().memory_bytes;
+    let sized = tern_board::firmware::heap_bytes(limit);
+    assert!(
+        peak <= sized - tern_board::firmware::HEAP_HEADROOM,
+        "heap peak {peak} bytes with {limit} bytes of linear memory: more than the \
+         {sized}-byte heap minus its headroom; measure again and raise \
+         tern_board::firmware::ENGINE_PEAK"
+    );
+    rt.block_on(server.wait_report(&fill, "confirmed"));
+
     // The server stops accepting the device's token: every check-in is refused with
     // the server's reason, and the device keeps running what it has.
-    rt.block_on(server.admin.admin(
-        hyper::Method::PUT,
-        &format!("/api/v1/devices/{DEVICE}"),
-        Some(&serde_json::json!({ "token": "another-token-for-qemu-1" })),
-    ))
+    rt.block_on(
+        server
+            .admin
+            .provision(DEVICE, "another-token-for-qemu-1", None),
+    )
     .unwrap();
     let lines = qemu.wait_for("check-in refused: HTTP 401", STEP).unwrap();
     assert!(
@@ -468,13 +529,13 @@ fn device_installs_updates_refuses_and_survives_restart(name: &'static str) {
     // A sensor feed that is not one: said at boot, and the device runs without events.
     std::fs::write(device_dir.join("tern-feed.bin"), b"not a feed").unwrap();
     let mut qemu = start_device(name, &elf, &device_dir, via);
-    let boot = qemu.wait_for("active: smoother 2.0.0", STEP).unwrap();
+    let boot = qemu.wait_for("active: fill 7.0.0", STEP).unwrap();
     assert!(
         boot.iter().any(|l| l.text.contains("sensor feed unusable")),
         "{boot:#?}"
     );
     assert_eq!(
-        device_results(&mut qemu, "smoother", "2.0.0"),
+        device_results(&mut qemu, "fill", "7.0.0"),
         ["result init: ok", "result health-check: ok"]
     );
     qemu.kill();

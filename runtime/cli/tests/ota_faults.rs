@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tern::client::Client;
-use tern::gateway::{GatewayConfig, file_flash::FileFlash};
-use tern::keys::KeyFile;
 use tern_agent::{SlotLayout, SlotManager};
 use tern_core::bundle::{Target, Version};
 use tern_core::{Grant, protocol};
+use tern_host::client::Client;
+use tern_host::gateway::{GatewayConfig, file_flash::FileFlash};
+use tern_host::keys::KeyFile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -28,7 +28,7 @@ fn root() -> PathBuf {
 }
 
 fn board() -> &'static tern_core::board::BoardTable {
-    tern::boards::by_name("linux-gateway").unwrap()
+    tern_host::boards::by_name("linux-gateway").unwrap()
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -43,7 +43,7 @@ fn bundle(version: Version, counter: u64) -> Vec<u8> {
     let wasm = std::fs::read(root().join("target/components/smoother.wasm"))
         .expect("build the components first: cargo xtask components");
     let key = KeyFile::read(&root().join("boards/keys/tern-dev-2026.key")).unwrap();
-    tern::sign::build(
+    tern_host::sign::build(
         &wasm,
         "smoother",
         version,
@@ -66,7 +66,7 @@ async fn start_server(dir: &Path) -> TestServer {
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let mut config = tern_server::Config::new(ADMIN, tern::boards::ALL);
+    let mut config = tern_server::Config::new(ADMIN, tern_host::boards::ALL);
     config.poll_after_ms = 100;
     config.shutdown_grace = Duration::from_secs(2);
     let dir = dir.to_path_buf();
@@ -182,11 +182,7 @@ async fn publish_and_assign(server: SocketAddr, bytes: Vec<u8>) -> String {
     let id = protocol::bundle_id(&tern_core::bundle::sha256(&bytes));
     admin.publish(bytes).await.unwrap();
     admin
-        .admin(
-            hyper::Method::PUT,
-            &format!("/api/v1/assignments/device:{DEVICE}"),
-            Some(&serde_json::json!({ "bundle": id })),
-        )
+        .assign(&format!("device:{DEVICE}"), &id)
         .await
         .unwrap();
     id
@@ -251,7 +247,7 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
         }));
         let via = proxy(plan.clone()).await;
         publish_and_assign(server.addr, v1).await;
-        tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+        tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
             .await
             .unwrap();
         assert_eq!(active_sha(&dir.join("gw")), Some(sha), "seed {seed}");
@@ -295,7 +291,7 @@ async fn bytes_corrupted_in_transit_are_thrown_away_and_fetched_again() {
     }));
     let via = proxy(plan.clone()).await;
     publish_and_assign(server.addr, v1).await;
-    tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+    tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
         .await
         .unwrap();
     assert_eq!(active_sha(&dir.join("gw")), Some(sha));
@@ -333,7 +329,7 @@ async fn server_lost_mid_download_then_agent_restarts_and_resumes() {
     publish_and_assign(server.addr, v1).await;
     // The first download is cut half way and the server goes away: the agent gives
     // up for this check-in with a partial download on disk.
-    let gw = tokio::spawn(tern::gateway::run(gateway(via, &dir.join("gw"), 1)));
+    let gw = tokio::spawn(tern_host::gateway::run(gateway(via, &dir.join("gw"), 1)));
     while plan.lock().unwrap().downloads == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -348,7 +344,7 @@ async fn server_lost_mid_download_then_agent_restarts_and_resumes() {
     let server = start_server(&dir.join("server")).await;
     plan.lock().unwrap().upstream = Some(server.addr);
     let before = plan.lock().unwrap().ranges.len();
-    tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+    tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
         .await
         .unwrap();
     assert_eq!(active_sha(&dir.join("gw")), Some(sha));
@@ -384,7 +380,7 @@ async fn a_bundle_tampered_on_the_server_disk_is_never_activated() {
     }));
     let via = proxy(plan.clone()).await;
     publish_and_assign(server.addr, v1).await;
-    tern::gateway::run(gateway(via, &dir.join("gw"), 2))
+    tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
         .await
         .unwrap();
     assert_eq!(active_sha(&dir.join("gw")), Some(v1_sha));
@@ -407,7 +403,7 @@ async fn a_bundle_tampered_on_the_server_disk_is_never_activated() {
     std::fs::write(&path, &bytes).unwrap();
     let server = start_server(&dir.join("server")).await;
     plan.lock().unwrap().upstream = Some(server.addr);
-    tern::gateway::run(gateway(via, &dir.join("gw"), 3))
+    tern_host::gateway::run(gateway(via, &dir.join("gw"), 3))
         .await
         .unwrap();
     assert_eq!(

@@ -85,8 +85,31 @@ pub struct Slot {
 }
 
 /// A board's compiled-in description.
+///
+/// Its fields are private: a table is made once, by the code `tern-board` generates
+/// from the board's board.toml, and read through the getters below; nothing can
+/// change what a board trusts, offers or limits at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoardTable {
+    name: &'static str,
+    engine: EngineKind,
+    limits: Limits,
+    sector_size: u32,
+    trial_restarts: u8,
+    slots: &'static [Slot],
+    trust_keys: &'static [TrustKey],
+    signatures_required: u8,
+    offers: Offer,
+}
+
+/// Every field of a [`BoardTable`], by name, for [`BoardTable::new`].
+///
+/// Only for the code `tern-board` generates from a board.toml (and for test fixtures
+/// and the `tern verify --trust` what-if copy, which say so where they use it): a
+/// board is data, and its table comes from its board.toml.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BoardFields {
     /// Board name (`qemu-mps2-an386`).
     pub name: &'static str,
     /// Engine the board runs.
@@ -95,8 +118,7 @@ pub struct BoardTable {
     pub limits: Limits,
     /// Erase-sector size of the component flash, bytes.
     pub sector_size: u32,
-    /// Restarts during one trial that are taken as inconclusive (the trial runs
-    /// again) before the bundle is rolled back (board.toml `flash.trial-restarts`).
+    /// Restarts during one trial taken as inconclusive.
     pub trial_restarts: u8,
     /// Component slots (A/B).
     pub slots: &'static [Slot],
@@ -109,6 +131,84 @@ pub struct BoardTable {
 }
 
 impl BoardTable {
+    /// The table with these fields.
+    ///
+    /// Only for the code `tern-board` generates from a board.toml (`static <BOARD>:
+    /// BoardTable = BoardTable::new(BoardFields { .. })`), checked before it is
+    /// generated. Test fixtures and the `tern verify --trust` what-if copy are the
+    /// only other callers, and say so; nothing else makes a board table.
+    #[doc(hidden)]
+    pub const fn new(fields: BoardFields) -> BoardTable {
+        let BoardFields {
+            name,
+            engine,
+            limits,
+            sector_size,
+            trial_restarts,
+            slots,
+            trust_keys,
+            signatures_required,
+            offers,
+        } = fields;
+        BoardTable {
+            name,
+            engine,
+            limits,
+            sector_size,
+            trial_restarts,
+            slots,
+            trust_keys,
+            signatures_required,
+            offers,
+        }
+    }
+
+    /// Board name (`qemu-mps2-an386`).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Engine the board runs.
+    pub const fn engine(&self) -> EngineKind {
+        self.engine
+    }
+
+    /// Limits for every instance.
+    pub const fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Erase-sector size of the component flash, bytes.
+    pub const fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+
+    /// Restarts during one trial that are taken as inconclusive (the trial runs
+    /// again) before the bundle is rolled back (board.toml `flash.trial-restarts`).
+    pub const fn trial_restarts(&self) -> u8 {
+        self.trial_restarts
+    }
+
+    /// Component slots (A/B).
+    pub const fn slots(&self) -> &'static [Slot] {
+        self.slots
+    }
+
+    /// Keys whose signatures the board accepts.
+    pub const fn trust_keys(&self) -> &'static [TrustKey] {
+        self.trust_keys
+    }
+
+    /// How many distinct trusted keys must have signed a bundle.
+    pub const fn signatures_required(&self) -> u8 {
+        self.signatures_required
+    }
+
+    /// Capabilities offered to components.
+    pub const fn offers(&self) -> &Offer {
+        &self.offers
+    }
+
     /// The largest payload a slot holds.
     pub fn slot_size(&self) -> u32 {
         self.slots.iter().map(|s| s.size).min().unwrap_or(0)

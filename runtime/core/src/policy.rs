@@ -159,10 +159,10 @@ pub fn verify_signatures(header: &Header, board: &BoardTable) -> Result<u8, Reje
         }
     }
     let valid = counted.len() as u8;
-    if valid == 0 || valid < board.signatures_required {
+    if valid == 0 || valid < board.signatures_required() {
         return Err(Rejection::NotEnoughSignatures {
             valid,
-            required: board.signatures_required.max(1),
+            required: board.signatures_required().max(1),
             untrusted,
             bad_signature,
         });
@@ -254,11 +254,13 @@ pub fn check_install(
     verify_signatures(header, board)?;
     let m = &header.manifest;
     let for_us = m.targets.iter().any(|t| match t {
-        Target::Board(name) => name == board.name,
-        Target::Engine(e) => *e == board.engine,
+        Target::Board(name) => name == board.name(),
+        Target::Engine(e) => *e == board.engine(),
     });
     if !for_us {
-        return Err(Rejection::WrongTarget { board: board.name });
+        return Err(Rejection::WrongTarget {
+            board: board.name(),
+        });
     }
     if m.wit != WIT_PACKAGE {
         return Err(Rejection::WitMismatch {
@@ -271,7 +273,7 @@ pub fn check_install(
             installed,
         });
     }
-    grant_within(&m.capabilities, &board.offers)?;
+    grant_within(&m.capabilities, board.offers())?;
     if m.payload_len > board.slot_size() {
         return Err(Rejection::TooLargeForSlot {
             len: m.payload_len,

@@ -96,7 +96,7 @@ pub fn run<F: NorFlash, S: Source, D: Nic, E: core::fmt::Display>(
             }
             Action::Trial => {
                 running = None;
-                let engine = WasmiEngine::new(table.limits);
+                let engine = WasmiEngine::new(table.limits());
                 agent.run_trial(now, &engine, &mut source);
             }
             Action::Send(req) => send(board, &mut agent, &mut net, &mut nic, &req),
@@ -195,7 +195,7 @@ fn run_active<F: NorFlash, S: Source>(
         events
     );
     let started = clock::cycles();
-    let engine = WasmiEngine::new(board.table.limits);
+    let engine = WasmiEngine::new(board.table.limits());
     let mut instance = match engine
         .load(&wasm, &info.grant)
         .and_then(|c| engine.instantiate(&c, source.platform()))
@@ -217,14 +217,22 @@ fn run_active<F: NorFlash, S: Source>(
     );
     // Only the calls are timed, not the logging of their results.
     let mut in_events = 0;
+    let mut first_event = 0;
     for i in 0..events {
         // One event at a time: the source may hold many.
         let event = source.events()[i].clone();
         source.observe(&event);
         let from = clock::cycles();
         let r = instance.on_event(&event);
-        in_events += clock::cycles() - from;
+        let took = clock::cycles() - from;
+        if i == 0 {
+            first_event = took;
+        }
+        in_events += took;
         result_line("on-event", Some(i as u64), r);
+    }
+    if crate::native::ENABLED && events > 1 {
+        native_bench(source, events);
     }
     result_line(
         "health-check",
@@ -242,12 +250,14 @@ fn run_active<F: NorFlash, S: Source>(
         drop(instance);
         None
     };
-    // SysTick cycles (see `clock::cycles`: instruction counts under `-icount`).
+    // SysTick cycles (see `clock::cycles`: instruction counts under `-icount`). The
+    // first event is apart: wasmi translates each function on its first call.
     info!(
-        "timing: load + instantiate {=u64} cycles, {=usize} events {=u64} cycles",
+        "timing: load + instantiate {=u64} cycles, {=usize} events {=u64} cycles, the first {=u64}",
         loaded - started,
         events,
-        in_events
+        in_events,
+        first_event
     );
     info!(
         "done: {=usize} events; heap {=usize} bytes in use, peak {=usize}",
@@ -256,6 +266,29 @@ fn run_active<F: NorFlash, S: Source>(
         crate::heap::HEAP.peak()
     );
     running
+}
+
+/// Times [`crate::native::Smoother`] over the same events (all but the first: the
+/// component's first event also translates its code, so the bench leaves it out on
+/// both sides), for `cargo xtask bench --device`.
+fn native_bench<S: Source>(source: &mut S, events: usize) {
+    let mut native = crate::native::Smoother::new(source.platform(), source.config());
+    let mut cycles = 0;
+    for i in 0..events {
+        let event = source.events()[i].clone();
+        source.observe(&event);
+        let from = clock::cycles();
+        let r = native.on_event(&event);
+        if i > 0 {
+            cycles += clock::cycles() - from;
+        }
+        drop(r);
+    }
+    info!(
+        "native: the smoother {=u64} cycles for {=usize} events after the first",
+        cycles,
+        events - 1
+    );
 }
 
 /// Hands a live event to the running component. After a fatal error (fuel, trap,

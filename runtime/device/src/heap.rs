@@ -38,7 +38,7 @@ impl CountingHeap {
     }
 }
 
-// SAFETY: every method forwards to `LlffHeap`, a correct `GlobalAlloc`, with the
+// SAFETY: `alloc` and `dealloc` forward to `LlffHeap`, a correct `GlobalAlloc`, with the
 // caller's own arguments; the counters only observe sizes and never affect pointers.
 unsafe impl GlobalAlloc for CountingHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -55,16 +55,9 @@ unsafe impl GlobalAlloc for CountingHeap {
         // SAFETY: `ptr` came from this allocator with `layout` (the caller's contract).
         unsafe { self.heap.dealloc(ptr, layout) }
     }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        let new = unsafe { self.heap.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            self.used.fetch_sub(layout.size(), Ordering::Relaxed);
-            self.grew(new_size);
-        }
-        new
-    }
+    // No `realloc`: the default allocates the new block, copies and frees the old one,
+    // which is what `LlffHeap` would do anyway, and through `alloc`/`dealloc` the peak
+    // counts both blocks while they coexist (a growing wasm memory's worst moment).
 }
 
 /// The firmware's heap.

@@ -22,6 +22,7 @@ extern crate alloc;
 pub mod agent;
 pub mod clock;
 pub mod heap;
+pub mod native;
 pub mod platform;
 #[cfg(feature = "qemu")]
 pub mod qemu;
@@ -183,7 +184,9 @@ pub fn boot(board: &'static Board, heap: &'static mut [MaybeUninit<u8>]) -> Devi
     }
     info!(
         "tern firmware: board {=str}, device {=str}, engine wasmi, heap {=usize} bytes",
-        board.table.name, board.device_id, heap_bytes
+        board.table.name(),
+        board.device_id,
+        heap_bytes
     );
     Device { board }
 }

@@ -184,6 +184,11 @@ pub struct QemuOptions {
     /// the guest's clock counts instructions (for `cargo xtask bench`; QEMU models no
     /// cycle timing, so this is the honest measure of work on the device).
     pub icount: bool,
+    /// Log the address of every guest instruction executed to this file (QEMU's
+    /// `-singlestep -d exec,nochain -D FILE`: one translation block per instruction,
+    /// none chained, so each one is logged as it runs). Very slow and very large: for
+    /// `cargo xtask bench --device --profile`, which reads it through a FIFO.
+    pub exec_trace: Option<PathBuf>,
 }
 
 impl Default for QemuOptions {
@@ -197,6 +202,7 @@ impl Default for QemuOptions {
             workdir: PathBuf::from("."),
             timeout: None,
             icount: false,
+            exec_trace: None,
         }
     }
 }
@@ -219,6 +225,10 @@ impl QemuOptions {
         if self.icount {
             args.push("-icount".into());
             args.push("shift=0".into());
+        }
+        if let Some(trace) = &self.exec_trace {
+            args.extend(["-singlestep", "-d", "exec,nochain", "-D"].map(Into::into));
+            args.push(trace.into());
         }
         args.push("-nic".into());
         args.push(match self.server_port {

@@ -157,6 +157,7 @@ fn boots_the_firmware_and_decodes_its_log() {
     let options = QemuOptions {
         workdir: dir.clone(),
         icount: false,
+        exec_trace: None,
         timeout: Some(Duration::from_secs(120)),
         ..QemuOptions::default()
     };
@@ -194,6 +195,7 @@ fn dropping_qemu_kills_it() {
     let options = QemuOptions {
         workdir: dir.clone(),
         icount: false,
+        exec_trace: None,
         ..QemuOptions::default()
     };
     // A path relative to our working directory works although QEMU runs in `dir`.
@@ -219,6 +221,7 @@ fn a_timeout_kills_qemu() {
     let options = QemuOptions {
         workdir: dir.clone(),
         icount: false,
+        exec_trace: None,
         timeout: Some(Duration::from_millis(10)),
         ..QemuOptions::default()
     };

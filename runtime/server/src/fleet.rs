@@ -64,7 +64,7 @@ impl BundleInfo {
             .iter()
             .filter(|b| targets(&header, b))
             .map(|b| Verdict {
-                board: b.name,
+                board: b.name(),
                 signatures: verify_signatures(&header, b).err().map(|r| r.to_string()),
                 install: check_install(&header, b, None).err().map(|r| r.to_string()),
             })
@@ -103,7 +103,7 @@ impl BundleInfo {
                     Target::Engine(e) => format!("engine `{}`", e.name()),
                 })
                 .collect();
-            let known: Vec<&str> = boards.iter().map(|b| b.name).collect();
+            let known: Vec<&str> = boards.iter().map(|b| b.name()).collect();
             return Some((
                 format!(
                     "bundle rejected: it targets {}, and no board this server knows matches (known boards: {})",
@@ -132,8 +132,8 @@ impl BundleInfo {
 
 fn targets(header: &Header, board: &BoardTable) -> bool {
     header.manifest.targets.iter().any(|t| match t {
-        Target::Board(name) => name == board.name,
-        Target::Engine(e) => *e == board.engine,
+        Target::Board(name) => name == board.name(),
+        Target::Engine(e) => *e == board.engine(),
     })
 }
 
@@ -567,7 +567,7 @@ fn decide(
             if let Some(reason) = &v.install {
                 return OfferState::Blocked(format!("board `{board}` would refuse it: {reason}"));
             }
-        } else if boards.iter().any(|b| b.name == board) {
+        } else if boards.iter().any(|b| b.name() == board) {
             return OfferState::Blocked(format!(
                 "the bundle does not target board `{board}` or its engine"
             ));

@@ -58,7 +58,7 @@ pub struct Config {
     pub admin_token: String,
     /// The boards the server knows: their trust keys decide which bundles it accepts,
     /// and their policies which devices are offered what. The `tern` CLI passes
-    /// `tern::boards::ALL`.
+    /// `tern_host::boards::ALL`.
     pub boards: &'static [&'static BoardTable],
     /// What check-in replies tell devices to wait before the next check-in.
     /// Default: 60 s.
@@ -92,7 +92,7 @@ impl Config {
             .map_err(|e| Error::Config(format!("admin token: {e}")))?;
         if self.boards.is_empty() {
             return Err(Error::Config(
-                "no boards: the server needs the board tables whose trust keys decide what it accepts (the CLI passes tern::boards::ALL)"
+                "no boards: the server needs the board tables whose trust keys decide what it accepts (the CLI passes tern_host::boards::ALL)"
                     .into(),
             ));
         }
@@ -111,7 +111,7 @@ impl std::fmt::Debug for Config {
             .field("admin_token", &"<redacted>")
             .field(
                 "boards",
-                &self.boards.iter().map(|b| b.name).collect::<Vec<_>>(),
+                &self.boards.iter().map(|b| b.name()).collect::<Vec<_>>(),
             )
             .field("poll_after_ms", &self.poll_after_ms)
             .field("history_len", &self.history_len)

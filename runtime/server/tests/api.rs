@@ -546,7 +546,7 @@ async fn a_bad_configuration_is_refused_with_the_fix() {
     let e = tern_server::Server::open(&dir, none)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("tern::boards::ALL"), "{e}");
+    assert!(e.contains("tern_host::boards::ALL"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -93,15 +93,21 @@ pub struct WasmiComponent {
 impl WasmiEngine {
     /// An engine whose instances run under `limits`.
     pub fn new(limits: Limits) -> Self {
+        WasmiEngine {
+            engine: wasmi::Engine::new(&Self::config(&limits)),
+            limits,
+        }
+    }
+
+    /// The wasmi configuration every Tern engine uses: fuel metering on, the call depth
+    /// limit, custom page sizes. Public so that benchmarks measure exactly this.
+    pub fn config(limits: &Limits) -> wasmi::Config {
         let mut config = wasmi::Config::default();
         config
             .consume_fuel(true)
             .set_max_recursion_depth(limits.call_depth as usize)
             .wasm_custom_page_sizes(true);
-        WasmiEngine {
-            engine: wasmi::Engine::new(&config),
-            limits,
-        }
+        config
     }
 }
 

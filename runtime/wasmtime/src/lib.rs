@@ -86,6 +86,19 @@ pub struct WasmtimeComponent {
 impl WasmtimeEngine {
     /// An engine whose instances run under `limits`.
     pub fn new(limits: Limits) -> Result<Self, Error> {
+        let engine = wasmtime::Engine::new(&Self::config(&limits))
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(WasmtimeEngine {
+            engine,
+            limits,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Wasmtime configuration every Tern engine uses: fuel metering on, the call
+    /// depth as a native stack limit, the pooling allocator sized by `limits`. Public so
+    /// that benchmarks measure exactly this.
+    pub fn config(limits: &Limits) -> Config {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_SLOTS)
             .total_core_instances(POOL_SLOTS)
@@ -100,12 +113,7 @@ impl WasmtimeEngine {
             // Roughly 1 KiB of native stack per wasm frame, to match wasmi's depth limit.
             .max_wasm_stack(limits.call_depth as usize * 1024)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = wasmtime::Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(WasmtimeEngine {
-            engine,
-            limits,
-            cache: Mutex::new(HashMap::new()),
-        })
+        config
     }
 
     /// Turns a core module into a component, deterministically: the same module

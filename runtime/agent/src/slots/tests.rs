@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use embedded_svc::io::Write as _;
 use embedded_svc::ota::{Ota, OtaUpdate, OtaUpdateFinished, SlotState as SvcState};
-use tern_core::board::{BoardTable, Slot};
+use tern_core::board::{BoardFields, BoardTable, Slot};
 use tern_core::bundle::{self, BundleError, Target};
 use tern_core::policy::Rejection;
 
@@ -182,7 +182,9 @@ fn a_bundle_for_another_board_is_refused_before_anything_is_erased() {
         board,
         layout,
         &spec.build(),
-        AgentError::Rejected(Rejection::WrongTarget { board: board.name }),
+        AgentError::Rejected(Rejection::WrongTarget {
+            board: board.name(),
+        }),
     );
 }
 
@@ -571,24 +573,26 @@ fn layouts_that_do_not_fit_are_refused_at_open() {
         SlotManager::open(small, layout, board).err(),
         Some(AgentError::Layout(LayoutError::OutOfFlash { .. }))
     ));
-    let mut three = *board;
-    three.slots = &[
-        Slot {
-            name: "a",
-            offset: 0,
-            size: 1024,
-        },
-        Slot {
-            name: "b",
-            offset: 1024,
-            size: 1024,
-        },
-        Slot {
-            name: "c",
-            offset: 2048,
-            size: 1024,
-        },
-    ];
+    let three = BoardTable::new(BoardFields {
+        slots: &[
+            Slot {
+                name: "a",
+                offset: 0,
+                size: 1024,
+            },
+            Slot {
+                name: "b",
+                offset: 1024,
+                size: 1024,
+            },
+            Slot {
+                name: "c",
+                offset: 2048,
+                size: 1024,
+            },
+        ],
+        ..crate::testkit::fields(board.sector_size(), SLOT)
+    });
     assert_eq!(
         SlotLayout::from_board(&three),
         Err(LayoutError::SlotCount { found: 3 })

@@ -13,7 +13,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::HeaderMap;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tern_core::board::{BoardTable, Offer, Slot, TrustKey};
+use tern_core::board::{BoardFields, BoardTable, Offer, Slot, TrustKey};
 use tern_core::bundle::{self, EngineKind, Manifest, SignatureRecord, Target, Version};
 use tern_core::protocol::{CheckIn, CheckInReply, Installed, PROTOCOL_VERSION, Report};
 use tern_core::wit::WIT_PACKAGE;
@@ -73,8 +73,11 @@ const OFFERS: Offer = Offer {
     publish: None,
 };
 
+// Test boards no board.toml describes, made with `BoardTable::new` (meant for
+// tern-board's generated code) as test fixtures.
+
 /// A wasmi device trusting the development key.
-pub static DEVICE_BOARD: BoardTable = BoardTable {
+pub static DEVICE_BOARD: BoardTable = BoardTable::new(BoardFields {
     name: "test-device",
     engine: EngineKind::Wasmi,
     limits: Limits::HOST,
@@ -87,10 +90,10 @@ pub static DEVICE_BOARD: BoardTable = BoardTable {
     }],
     signatures_required: 1,
     offers: OFFERS,
-};
+});
 
 /// A Wasmtime gateway trusting only the ops key.
-pub static GATEWAY_BOARD: BoardTable = BoardTable {
+pub static GATEWAY_BOARD: BoardTable = BoardTable::new(BoardFields {
     name: "test-gateway",
     engine: EngineKind::Wasmtime,
     limits: Limits::HOST,
@@ -103,7 +106,7 @@ pub static GATEWAY_BOARD: BoardTable = BoardTable {
     }],
     signatures_required: 1,
     offers: OFFERS,
-};
+});
 
 pub static BOARDS: &[&BoardTable] = &[&DEVICE_BOARD, &GATEWAY_BOARD];
 

@@ -2,6 +2,7 @@
 //! the component's config, then one `tern_core::Event` per line.
 
 use std::fmt;
+use std::path::Path;
 
 use serde::Deserialize;
 use tern_core::Event;
@@ -42,10 +43,47 @@ struct InitLine {
     init: serde_json::Map<String, serde_json::Value>,
 }
 
+/// An event file too long for a device's sensor feed ([`EventFile::to_device_feed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedTooLarge {
+    /// The feed's length in bytes.
+    pub len: usize,
+}
+
+impl fmt::Display for FeedTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the feed would be {} bytes; a device reads at most {} (use fewer events)",
+            self.len,
+            tern_core::feed::MAX_FEED_BYTES
+        )
+    }
+}
+
+impl std::error::Error for FeedTooLarge {}
+
 impl EventFile {
     /// The file as a device sensor feed ([`tern_core::feed`]).
     pub fn to_feed(&self) -> Vec<u8> {
         tern_core::feed::encode(&self.config, &self.events)
+    }
+
+    /// The file as a sensor feed a device can read: at most
+    /// [`tern_core::feed::MAX_FEED_BYTES`].
+    pub fn to_device_feed(&self) -> Result<Vec<u8>, FeedTooLarge> {
+        let bytes = self.to_feed();
+        if bytes.len() > tern_core::feed::MAX_FEED_BYTES {
+            return Err(FeedTooLarge { len: bytes.len() });
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and parses the event file at `path`; the error names the file.
+    pub fn read(path: &Path) -> Result<EventFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        EventFile::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Parses the text of an event file. Blank lines are skipped.
@@ -121,5 +159,18 @@ mod tests {
         let e = EventFile::parse("{\"wind\":3}").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.to_string().contains("expected"));
+    }
+
+    #[test]
+    fn a_feed_too_long_for_a_device_is_refused() {
+        let f = EventFile {
+            config: Vec::new(),
+            events: vec![Event::Frame(vec![0; 512]); 64],
+        };
+        assert!(f.to_feed().len() > tern_core::feed::MAX_FEED_BYTES);
+        let e = f.to_device_feed().unwrap_err();
+        assert_eq!(e.len, f.to_feed().len());
+        assert!(e.to_string().contains("use fewer events"));
+        assert!(EventFile::default().to_device_feed().is_ok());
     }
 }

@@ -1,12 +1,14 @@
 //! Building and checking bundles on a host: what `tern sign`, `tern verify`,
-//! `tern inspect` and `tern run` share.
+//! `tern inspect` and `tern run` share. Every decision about a bundle is here (which
+//! name and capabilities it gets, which board would refuse it and what to do about
+//! it, which signatures verify); the commands only print.
 
 use std::fmt;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use tern_core::board::{BoardTable, Offer, StaticScope};
-use tern_core::bundle::{self, Header, Manifest, Target, Version};
+use tern_core::board::{BoardTable, Offer, StaticScope, TrustKey};
+use tern_core::bundle::{self, BundleError, EngineKind, Header, KeyId, Manifest, Target, Version};
 use tern_core::grant::Scope;
 use tern_core::policy::{Rejection, check_install, grant_within};
 use tern_core::{Grant, Granted, Interface};
@@ -332,10 +334,10 @@ pub fn suggest_grant(
     imports: &[Interface],
     boards: &[&BoardTable],
 ) -> Option<Grant> {
-    let offers: Vec<&Offer> = boards.iter().map(|b| &b.offers).collect();
+    let offers: Vec<&Offer> = boards.iter().map(|b| b.offers()).collect();
     let g = narrow_grant(requested, &offers);
     let loads = imports.iter().all(|i| g.allows_interface(*i));
-    let accepted = boards.iter().all(|b| grant_within(&g, &b.offers).is_ok());
+    let accepted = boards.iter().all(|b| grant_within(&g, b.offers()).is_ok());
     (loads && accepted).then_some(g)
 }
 
@@ -398,7 +400,7 @@ impl BoardsWouldRefuse {
     /// The report, one line each (no trailing newline).
     fn lines(&self) -> Vec<String> {
         let mut out = vec![match self.boards.as_slice() {
-            [b] => format!("board `{}` would refuse this bundle:", b.name),
+            [b] => format!("board `{}` would refuse this bundle:", b.name()),
             _ => format!(
                 "{} of the {} boards named with --board would refuse this bundle:",
                 self.refusals.len(),
@@ -407,32 +409,32 @@ impl BoardsWouldRefuse {
         }];
         for r in &self.refusals {
             let b = r.board;
-            out.push(format!("  board `{}`: {}", b.name, r.rejection));
+            out.push(format!("  board `{}`: {}", b.name(), r.rejection));
             match &r.rejection {
                 Rejection::NotEnoughSignatures { required, .. } => {
-                    let keys: Vec<&str> = b.trust_keys.iter().map(|k| k.name).collect();
+                    let keys: Vec<&str> = b.trust_keys().iter().map(|k| k.name).collect();
                     out.push(format!(
                         "    it trusts {} ({required} needed): sign with --key for one of those, or add your key's .pub to boards/{}/board.toml [trust] keys and rebuild tern",
                         keys.join(", "),
-                        b.name
+                        b.name()
                     ));
                 }
                 Rejection::TooLargeForSlot { .. } => out.push(format!(
                     "    make the component smaller, or drop --board {}",
-                    b.name
+                    b.name()
                 )),
                 _ => {}
             }
             if let Some(c) = &r.capabilities {
-                out.push(format!("  board `{}` (also): {c}", b.name));
+                out.push(format!("  board `{}` (also): {c}", b.name()));
             }
             if r.is_about_capabilities() {
-                let offer = b.offers.to_grant();
+                let offer = b.offers().to_grant();
                 out.push(format!("    it offers: {}", grant_items(&offer).join(" ")));
                 for i in self.imports.iter().filter(|i| !offer.allows_interface(**i)) {
                     out.push(format!(
                         "    the component imports `{i}`, which board `{}` does not offer: no grant fixes that; drop --board {}",
-                        b.name, b.name
+                        b.name(), b.name()
                     ));
                 }
             }
@@ -477,7 +479,11 @@ impl BoardsWouldRefuse {
                 );
                 for r in self.refusals.iter().filter(|r| r.is_about_capabilities()) {
                     if let Some(g) = suggest_grant(&self.requested, &self.imports, &[r.board]) {
-                        out.push(format!("    --board {} {}", r.board.name, grant_flags(&g)));
+                        out.push(format!(
+                            "    --board {} {}",
+                            r.board.name(),
+                            grant_flags(&g)
+                        ));
                     }
                 }
             }
@@ -511,7 +517,7 @@ pub fn check_boards(
             let capabilities = if BoardRefusal::grant_related(&rejection) {
                 None
             } else {
-                grant_within(requested, &board.offers).err()
+                grant_within(requested, board.offers()).err()
             };
             Some(BoardRefusal {
                 board,
@@ -532,12 +538,278 @@ pub fn check_boards(
     }))
 }
 
+/// The component name for a wasm file: `name` if given (checked), else the file's
+/// name without `.wasm` (checked, with a valid name suggested if it is not one).
+pub fn component_name(component: &Path, name: Option<&str>) -> Result<String, String> {
+    if let Some(n) = name {
+        check_name(n, None).map_err(|e| e.to_string())?;
+        return Ok(n.to_string());
+    }
+    let stem = component
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or("cannot derive a component name from the file name; pass --name NAME (1 to 64 characters of a-z, 0-9 and -)")?;
+    let file = component.file_name().map(PathBuf::from);
+    check_name(stem, file).map_err(|e| e.to_string())?;
+    Ok(stem.to_string())
+}
+
+/// The component.toml of component `name` under `dir`:
+/// `components/<name>/component.toml`, else `components/fixtures/<name>/component.toml`,
+/// if either exists.
+pub fn find_component_toml(dir: &Path, name: &str) -> Option<PathBuf> {
+    [
+        dir.join("components").join(name).join("component.toml"),
+        dir.join("components/fixtures")
+            .join(name)
+            .join("component.toml"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+}
+
+/// The capabilities a bundle requests, and where they came from: the `items`
+/// (`--grant` syntax) if any; else `component_toml`'s `[capabilities]`, or the
+/// component.toml [`find_component_toml`] finds for `name` under `dir`; else every
+/// interface in `imports`, unscoped ([`default_capabilities`]).
+pub fn requested_capabilities(
+    items: &[String],
+    component_toml: Option<PathBuf>,
+    name: &str,
+    imports: &[Interface],
+    dir: &Path,
+) -> Result<(Grant, GrantSource), String> {
+    if !items.is_empty() {
+        let g = Grant::parse(items.iter().map(String::as_str)).map_err(|e| e.to_string())?;
+        return Ok((g, GrantSource::Flags));
+    }
+    if let Some(path) = component_toml.or_else(|| find_component_toml(dir, name)) {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let g = tern_board::component_capabilities(&text, &path).map_err(|e| e.to_string())?;
+        return Ok((g, GrantSource::ComponentToml(path)));
+    }
+    Ok((default_capabilities(imports), GrantSource::Imports))
+}
+
+/// What `tern sign` is asked to build.
+pub struct BundleRequest<'a> {
+    /// The component's core wasm.
+    pub wasm: &'a [u8],
+    /// Its name ([`component_name`]).
+    pub name: &'a str,
+    /// Its version.
+    pub version: Version,
+    /// Its security counter.
+    pub security_counter: u64,
+    /// The boards it is for, by name: each one's install policy is checked.
+    pub boards: &'a [&'static BoardTable],
+    /// The engines it is for (any board running one).
+    pub engines: &'a [EngineKind],
+    /// The capabilities it requests ([`requested_capabilities`]).
+    pub capabilities: Grant,
+    /// Where they came from, for the report if a board would refuse.
+    pub source: GrantSource,
+    /// The signing keys.
+    pub keys: &'a [KeyFile],
+}
+
+/// A bundle [`sign`] built, and whether a board it is for would refuse it.
+#[derive(Debug)]
+pub struct Signed {
+    /// The bundle's bytes.
+    pub bytes: Vec<u8>,
+    /// `None` if every named board's install policy accepts it; else who refuses,
+    /// why, and how to fix it.
+    pub refusal: Option<Box<BoardsWouldRefuse>>,
+}
+
+/// Builds and signs the bundle ([`build`]), then runs each named board's install
+/// policy on it ([`check_boards`]), before anything is written.
+pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
+    let imports = imported_interfaces(request.wasm)?;
+    let mut targets: Vec<Target> = request
+        .boards
+        .iter()
+        .map(|b| Target::Board(b.name().to_string()))
+        .collect();
+    targets.extend(request.engines.iter().map(|e| Target::Engine(*e)));
+    let bytes = build(
+        request.wasm,
+        request.name,
+        request.version,
+        request.security_counter,
+        targets,
+        request.capabilities,
+        request.keys,
+    )?;
+    let mut decoder = bundle::HeaderDecoder::new();
+    let (header, _) = decoder
+        .feed(&bytes)
+        .map_err(|e| format!("internal error: the bundle just built does not decode: {e}"))?
+        .ok_or("internal error: the bundle just built is truncated")?;
+    let refusal = check_boards(&header, request.boards, request.source, &imports).err();
+    Ok(Signed { bytes, refusal })
+}
+
+/// A bundle's header, payload check and signatures, as `tern inspect` shows them.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The header (manifest and signatures).
+    pub header: Header,
+    /// Whether the payload matches the signed length and SHA-256.
+    pub payload: Result<(), BundleError>,
+    /// One check per signature, in bundle order.
+    pub signatures: Vec<SignatureCheck>,
+}
+
+/// One signature of an inspected bundle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureCheck {
+    /// The key id the signature names.
+    pub key_id: KeyId,
+    /// The compiled-in key with that id, if a board here trusts one.
+    pub signer: Option<KnownSigner>,
+}
+
+/// A signature's key, as the boards compiled into this build know it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownSigner {
+    /// The key's name (`tern-dev-2026`).
+    pub key: &'static str,
+    /// Whether the signature verifies with it.
+    pub verifies: bool,
+    /// Every board that trusts a key with this id, in board order.
+    pub trusted_by: Vec<&'static str>,
+}
+
+/// Decodes a bundle's header, checks its payload against the signed hash, and checks
+/// each signature against the trust keys of every compiled-in board. Unlike
+/// [`verify_stream`] this decides nothing: no board's policy is applied.
+pub fn inspect(bytes: &[u8]) -> Result<Inspection, BundleError> {
+    let mut decoder = bundle::HeaderDecoder::new();
+    let (header, payload) = decoder.feed(bytes)?.ok_or_else(|| decoder.truncated())?;
+    let mut check = header.payload_checker();
+    let payload = check.update(payload).and_then(|()| check.finish());
+    let message = header.signed_message();
+    let signatures = header
+        .signatures
+        .iter()
+        .map(|rec| {
+            let known: Vec<(&'static str, &'static TrustKey)> = crate::boards::ALL
+                .iter()
+                .flat_map(|b| b.trust_keys().iter().map(move |k| (b.name(), k)))
+                .filter(|(_, k)| k.id() == rec.key_id)
+                .collect();
+            let signer = known.first().map(|(_, key)| KnownSigner {
+                key: key.name,
+                verifies: ed25519_dalek::VerifyingKey::from_bytes(&key.public_key)
+                    .map(|vk| {
+                        vk.verify_strict(
+                            &message,
+                            &ed25519_dalek::Signature::from_bytes(&rec.signature),
+                        )
+                        .is_ok()
+                    })
+                    .unwrap_or(false),
+                trusted_by: known.iter().map(|(b, _)| *b).collect(),
+            });
+            SignatureCheck {
+                key_id: rec.key_id,
+                signer,
+            }
+        })
+        .collect();
+    Ok(Inspection {
+        header,
+        payload,
+        signatures,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
     use super::*;
     use crate::boards::{LINUX_GATEWAY, QEMU_MPS2_AN386, SERVER};
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn names_come_from_the_flag_or_the_file() {
+        assert_eq!(
+            component_name(Path::new("x/alarm.wasm"), None).unwrap(),
+            "alarm"
+        );
+        assert_eq!(
+            component_name(Path::new("x/alarm.wasm"), Some("siren")).unwrap(),
+            "siren"
+        );
+        let e = component_name(Path::new("x/smoother_c.wasm"), None).unwrap_err();
+        assert!(e.contains("--name smoother-c"), "{e}");
+    }
+
+    #[test]
+    fn capabilities_come_from_items_then_component_toml_then_imports() {
+        let imports = [Interface::Log, Interface::Gpio];
+        let items = ["log".to_string(), "gpio=4".to_string()];
+        let (g, source) = requested_capabilities(&items, None, "alarm", &imports, &repo()).unwrap();
+        assert_eq!((g.log, source), (true, GrantSource::Flags));
+        let (_, source) = requested_capabilities(&[], None, "alarm", &imports, &repo()).unwrap();
+        assert_eq!(
+            source,
+            GrantSource::ComponentToml(repo().join("components/alarm/component.toml"))
+        );
+        assert!(find_component_toml(&repo(), "no-such-component").is_none());
+        let (g, source) =
+            requested_capabilities(&[], None, "no-such-component", &imports, &repo()).unwrap();
+        assert_eq!(
+            (g, source),
+            (default_capabilities(&imports), GrantSource::Imports)
+        );
+    }
+
+    #[test]
+    fn signed_bundles_are_checked_against_the_boards_and_inspected() {
+        let key = KeyFile::read(&repo().join("boards/keys/tern-dev-2026.key")).unwrap();
+        // The smallest module: no imports, so any capabilities load.
+        let wasm = b"\0asm\x01\0\0\0";
+        let request = |boards| BundleRequest {
+            wasm,
+            name: "empty",
+            version: Version::parse("1.0.0").unwrap(),
+            security_counter: 1,
+            boards,
+            engines: &[],
+            capabilities: Grant::parse(["gpio=999"]).unwrap(),
+            source: GrantSource::Flags,
+            keys: std::slice::from_ref(&key),
+        };
+        let server: &[&'static BoardTable] = &[&SERVER];
+        let gateway: &[&'static BoardTable] = &[&LINUX_GATEWAY];
+        let signed = sign(request(server)).unwrap();
+        assert!(signed.refusal.is_none(), "{:?}", signed.refusal);
+        let refused = sign(request(gateway)).unwrap().refusal.unwrap();
+        assert_eq!(refused.refusals.len(), 1);
+        assert!(refused.to_string().contains("--grant"), "{refused}");
+
+        let seen = inspect(&signed.bytes).unwrap();
+        assert_eq!(seen.header.manifest.name, "empty");
+        assert!(seen.payload.is_ok());
+        let [check] = seen.signatures.as_slice() else {
+            panic!("one signature: {:?}", seen.signatures)
+        };
+        let signer = check.signer.as_ref().unwrap();
+        assert_eq!(signer.key, "tern-dev-2026");
+        assert!(signer.verifies && signer.trusted_by.contains(&"server"));
+        let mut tampered = signed.bytes.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(inspect(&tampered).unwrap().payload.is_err());
+        assert!(inspect(&signed.bytes[..10]).is_err());
+    }
 
     #[test]
     fn suggested_names_are_valid_and_close() {
@@ -578,9 +850,9 @@ mod tests {
         for g in [
             Grant::default(),
             Grant::development(),
-            LINUX_GATEWAY.offers.to_grant(),
-            QEMU_MPS2_AN386.offers.to_grant(),
-            SERVER.offers.to_grant(),
+            LINUX_GATEWAY.offers().to_grant(),
+            QEMU_MPS2_AN386.offers().to_grant(),
+            SERVER.offers().to_grant(),
             Grant::parse(["log", "gpio=4,5", "publish=a/b", "kv=1"]).unwrap(),
         ] {
             let items = grant_items(&g);
@@ -592,9 +864,9 @@ mod tests {
     fn suggested_grants_fit_the_boards_and_keep_what_already_fits() {
         let imports = [Interface::Log, Interface::Sensors, Interface::Kv];
         let wide = default_capabilities(&imports);
-        assert!(grant_within(&wide, &LINUX_GATEWAY.offers).is_err());
+        assert!(grant_within(&wide, LINUX_GATEWAY.offers()).is_err());
         let g = suggest_grant(&wide, &imports, &[&LINUX_GATEWAY]).unwrap();
-        assert!(grant_within(&g, &LINUX_GATEWAY.offers).is_ok());
+        assert!(grant_within(&g, LINUX_GATEWAY.offers()).is_ok());
         assert_eq!(
             g.sensors,
             Some(Scope::Only(vec![
@@ -606,7 +878,7 @@ mod tests {
         assert_eq!(g.kv, wide.kv, "a quota within the offer is kept");
         // Items the board offers are kept, the rest dropped; the quota is capped.
         let asked = Grant::parse(["gpio=4,9", "kv=100000", "publish=site/a/"]).unwrap();
-        let g = narrow_grant(&asked, &[&LINUX_GATEWAY.offers]);
+        let g = narrow_grant(&asked, &[LINUX_GATEWAY.offers()]);
         assert_eq!(g.gpio, Some(Scope::Only(vec![4])));
         assert_eq!(g.kv, Some(16_384));
         assert_eq!(g.publish.as_deref(), Some("site/a/"));

@@ -49,11 +49,11 @@ type Slots = SlotManager<FileFlash>;
 fn open_slots(cfg: &GatewayConfig) -> Result<Slots, String> {
     let layout = SlotLayout::from_board(cfg.board).map_err(|e| e.to_string())?;
     let capacity = (layout.end() as usize).div_ceil(file_flash::SECTOR) * file_flash::SECTOR;
-    if cfg.board.sector_size as usize != file_flash::SECTOR {
+    if cfg.board.sector_size() as usize != file_flash::SECTOR {
         return Err(format!(
             "board {} has {}-byte sectors; file-backed flash uses {}",
-            cfg.board.name,
-            cfg.board.sector_size,
+            cfg.board.name(),
+            cfg.board.sector_size(),
             file_flash::SECTOR
         ));
     }
@@ -109,8 +109,8 @@ fn run_active(
 ) -> Result<(), String> {
     let wasm = slots.active_payload().map_err(|e| e.to_string())?;
     let sim = SharedSim::default();
-    let engines = crate::run::Engines::new(cfg.board.limits).map_err(|e| e.to_string())?;
-    let kind = cfg.board.engine;
+    let engines = crate::run::Engines::new(cfg.board.limits()).map_err(|e| e.to_string())?;
+    let kind = cfg.board.engine();
     let t = engines
         .run(
             kind,
@@ -121,16 +121,8 @@ fn run_active(
             &sim,
         )
         .map_err(|e| e.to_string())?;
-    let results = t.lines.iter().filter(|l| l.get("call").is_some()).count();
-    let outputs: Vec<String> = t
-        .lines
-        .iter()
-        .filter(|l| l["call"] == "on-event")
-        .filter_map(|l| l.get("ok"))
-        .filter_map(|ok| serde_json::from_value::<Vec<tern_core::Output>>(ok.clone()).ok())
-        .flatten()
-        .map(|o| o.to_string())
-        .collect();
+    let results = t.results().count();
+    let outputs: Vec<String> = t.event_outputs().flatten().map(|o| o.to_string()).collect();
     let last: Vec<&str> = outputs
         .iter()
         .rev()
@@ -144,7 +136,7 @@ fn run_active(
             "running {} {} on {}: {results} results over {} events; last outputs: {}",
             info.name,
             info.version,
-            cfg.board.engine.name(),
+            cfg.board.engine().name(),
             events.events.len(),
             last.join(", ")
         ),
@@ -189,10 +181,7 @@ fn ms_since(start: Instant) -> u64 {
 pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
     let client = Client::new(&cfg.server, &cfg.token)?;
     let file = match &cfg.events {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            EventFile::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
-        }
+        Some(p) => EventFile::read(p)?,
         None => EventFile::default(),
     };
     let mut workload = Events {
@@ -228,14 +217,14 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
             Action::Notice(n) => say(&cfg, &n),
             Action::Run(None) => {}
             Action::Run(Some(info)) => run_active(&cfg, agent.slots_mut(), &info, &workload.file)?,
-            Action::Trial => match cfg.board.engine {
+            Action::Trial => match cfg.board.engine() {
                 EngineKind::Wasmtime => {
-                    let engine = tern_wasmtime::WasmtimeEngine::new(cfg.board.limits)
+                    let engine = tern_wasmtime::WasmtimeEngine::new(cfg.board.limits())
                         .map_err(|e| e.to_string())?;
                     agent.run_trial(now, &engine, &mut workload);
                 }
                 EngineKind::Wasmi => {
-                    let engine = tern_wasmi::WasmiEngine::new(cfg.board.limits);
+                    let engine = tern_wasmi::WasmiEngine::new(cfg.board.limits());
                     agent.run_trial(now, &engine, &mut workload);
                 }
             },

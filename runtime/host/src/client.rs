@@ -1,10 +1,13 @@
 //! HTTP client of the fleet server, for the gateway agent and the admin commands:
-//! postcard check-ins, resumable `Range` downloads, JSON admin calls.
+//! postcard check-ins, resumable `Range` downloads, and the admin API
+//! (`docs/protocol.md`) as typed calls: [`Client::publish`], [`Client::assign`],
+//! [`Client::provision`], [`Client::devices`].
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
 
 /// A failed call: what was asked, and why it failed.
 #[derive(Debug)]
@@ -231,21 +234,130 @@ impl Client {
         })
     }
 
-    /// `POST /api/v1/bundles`: publishes a bundle; returns the server's JSON answer.
-    pub async fn publish(&self, bundle: Vec<u8>) -> Result<serde_json::Value, ClientError> {
-        let r = self
-            .send(
-                Method::POST,
-                "/api/v1/bundles",
-                Some("application/octet-stream"),
-                None,
-                bundle,
-            )
-            .await?;
+    /// An admin call with a typed body and answer.
+    async fn admin_typed<T: for<'de> Deserialize<'de>>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let what = format!("{method} {path}");
+        let r = self.send(method, path, content_type, None, body).await?;
         serde_json::from_slice(&r.body).map_err(|e| ClientError {
-            what: "POST /api/v1/bundles".into(),
-            reason: format!("not JSON: {e}"),
+            what,
+            reason: format!("not the expected JSON: {e}"),
             status: Some(r.status.as_u16()),
         })
     }
+
+    /// `POST /api/v1/bundles`: publishes a bundle; returns what the server made of it.
+    pub async fn publish(&self, bundle: Vec<u8>) -> Result<Published, ClientError> {
+        self.admin_typed(
+            Method::POST,
+            "/api/v1/bundles",
+            Some("application/octet-stream"),
+            bundle,
+        )
+        .await
+    }
+
+    /// `PUT /api/v1/assignments/{target}`: assigns published bundle `bundle` (its id)
+    /// to `target`, `device:<id>` or `group:<name>`.
+    pub async fn assign(&self, target: &str, bundle: &str) -> Result<Assigned, ClientError> {
+        let body = AssignBody { bundle };
+        self.admin_typed(
+            Method::PUT,
+            &format!("/api/v1/assignments/{target}"),
+            Some("application/json"),
+            json_body(&body),
+        )
+        .await
+    }
+
+    /// `PUT /api/v1/devices/{id}`: registers device `device` with `token`, in `group`
+    /// if given (replacing its token and group if it exists).
+    pub async fn provision(
+        &self,
+        device: &str,
+        token: &str,
+        group: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let body = ProvisionBody { token, group };
+        self.admin(
+            Method::PUT,
+            &format!("/api/v1/devices/{device}"),
+            Some(&serde_json::to_value(&body).unwrap_or_default()),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET /api/v1/devices`: every device and what it runs, as the server wrote it
+    /// (printed as is by `tern devices`).
+    pub async fn devices(&self) -> Result<serde_json::Value, ClientError> {
+        self.admin(Method::GET, "/api/v1/devices", None).await
+    }
+
+    /// `GET /api/v1/devices/{id}`: one device, with its status history, as the server
+    /// wrote it.
+    pub async fn device(&self, device: &str) -> Result<serde_json::Value, ClientError> {
+        self.admin(Method::GET, &format!("/api/v1/devices/{device}"), None)
+            .await
+    }
+}
+
+fn json_body(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct AssignBody<'a> {
+    bundle: &'a str,
+}
+
+#[derive(Serialize)]
+struct ProvisionBody<'a> {
+    token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+}
+
+/// A published bundle, as the server answers `POST /api/v1/bundles` (the fields the
+/// tools use; the answer has more).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Published {
+    /// The bundle id: its SHA-256 in hex.
+    pub id: String,
+    /// Its length in bytes.
+    pub len: u64,
+    /// The boards whose trust keys and threshold its signatures satisfy.
+    pub trusted_by: Vec<String>,
+    /// One verdict per known board the manifest targets.
+    pub boards: Vec<BoardVerdict>,
+}
+
+/// What a board's policy says about a published bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct BoardVerdict {
+    /// The board.
+    pub board: String,
+    /// Whether its signatures satisfy the board's trust keys and threshold.
+    pub trusted: bool,
+    /// Whether a device of the board with nothing installed would install it.
+    pub installable: bool,
+    /// Why not, if not.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An assignment, as the server answers `PUT /api/v1/assignments/{target}`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Assigned {
+    /// `device:<id>` or `group:<name>`.
+    pub target: String,
+    /// The bundle id.
+    pub bundle: String,
+    /// When, Unix milliseconds.
+    pub assigned_at_ms: u64,
 }
