@@ -566,3 +566,40 @@ fn help_is_current_and_every_subcommand_has_an_about() {
     let (_, sub, _) = tern(&["sign", "--help"]);
     assert!(sub.contains("--sign-anyway"), "{sub}");
 }
+
+/// `tern run … | head`: a reader that goes away early is not a crash. The run still
+/// finishes its work (its kv store is saved) and exits 0 without a panic.
+#[test]
+fn a_reader_closing_the_pipe_early_is_not_a_crash() {
+    use std::process::Stdio;
+    let dir = scratch("broken-pipe");
+    let kv = dir.join("kv.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .current_dir(root())
+        .args([
+            "run",
+            &component("smoother"),
+            "--grant",
+            "log",
+            "--grant",
+            "sensors",
+            "--grant",
+            "kv",
+            "--events",
+            "components/smoother/events.jsonl",
+            "--kv",
+            kv.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before tern writes anything: every write then fails with
+    // EPIPE, as after `head` has read its lines and exited.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(kv.exists(), "the kv store was still saved");
+}

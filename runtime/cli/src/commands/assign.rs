@@ -1,5 +1,6 @@
 //! `tern assign`: assign a published bundle to a device or a group.
 
+use super::outln;
 use std::process::ExitCode;
 
 use tern_core::bundle;
@@ -31,6 +32,6 @@ pub async fn run(args: Args) -> Outcome {
         .assign(&args.target, &id)
         .await
         .map_err(|e| e.to_string())?;
-    println!("assigned {id} to {}", args.target);
+    outln!("assigned {id} to {}", args.target)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `tern boards`: the boards compiled into this tern, with what they trust and offer.
 
+use super::outln;
 use std::process::ExitCode;
 
 use super::{Outcome, grant_summary};
@@ -8,7 +9,7 @@ use super::{Outcome, grant_summary};
 pub fn run() -> Outcome {
     for b in tern_host::boards::ALL {
         let keys: Vec<&str> = b.trust_keys().iter().map(|k| k.name).collect();
-        println!(
+        outln!(
             "{:<18} engine {:<8} slot {:>8} bytes  trusts {} (needs {})  offers {}",
             b.name(),
             b.engine().name(),
@@ -16,7 +17,7 @@ pub fn run() -> Outcome {
             keys.join("+"),
             b.signatures_required(),
             grant_summary(&b.offers().to_grant())
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

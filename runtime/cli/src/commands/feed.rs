@@ -1,5 +1,6 @@
 //! `tern feed`: an event file as the sensor feed a QEMU device reads.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,12 +25,12 @@ pub fn run(args: Args) -> Outcome {
         .to_device_feed()
         .map_err(|e| format!("{}: {e}", args.events.display()))?;
     write(&args.output, &bytes)?;
-    println!(
+    outln!(
         "{}: {} config keys, {} events, {} bytes",
         args.output.display(),
         file.config.len(),
         file.events.len(),
         bytes.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `tern inspect`: a bundle's manifest and signatures, and which boards' keys verify
 //! them.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,15 +24,15 @@ pub fn run(args: Args) -> Outcome {
         .map_err(|e| format!("{}: malformed bundle: {e}", args.bundle.display()))?;
     let header = &seen.header;
     let m = &header.manifest;
-    println!(
+    outln!(
         "bundle:    {} ({} bytes, header {} bytes)",
         args.bundle.display(),
         bytes.len(),
         header.len()
-    );
-    println!("name:      {}", m.name);
-    println!("version:   {}", m.version);
-    println!("counter:   {}", m.security_counter);
+    )?;
+    outln!("name:      {}", m.name)?;
+    outln!("version:   {}", m.version)?;
+    outln!("counter:   {}", m.security_counter)?;
     let targets: Vec<String> = m
         .targets
         .iter()
@@ -40,10 +41,10 @@ pub fn run(args: Args) -> Outcome {
             Target::Engine(e) => format!("engine {}", e.name()),
         })
         .collect();
-    println!("targets:   {}", targets.join(", "));
-    println!("wit:       {}", m.wit);
-    println!("requests:  {}", grant_summary(&m.capabilities));
-    println!(
+    outln!("targets:   {}", targets.join(", "))?;
+    outln!("wit:       {}", m.wit)?;
+    outln!("requests:  {}", grant_summary(&m.capabilities))?;
+    outln!(
         "payload:   {} bytes, sha256 {} ({})",
         m.payload_len,
         hex_bytes::encode(&m.payload_sha256),
@@ -51,8 +52,8 @@ pub fn run(args: Args) -> Outcome {
             Ok(()) => "matches".to_string(),
             Err(e) => format!("BAD: {e}"),
         }
-    );
-    println!("signatures: {}", seen.signatures.len());
+    )?;
+    outln!("signatures: {}", seen.signatures.len())?;
     for (i, check) in seen.signatures.iter().enumerate() {
         let id = tern_host::keys::key_id_hex(&check.key_id);
         let status = match &check.signer {
@@ -68,7 +69,7 @@ pub fn run(args: Args) -> Outcome {
                 signer.trusted_by.join(", ")
             ),
         };
-        println!("  [{i}] key {id}: {status}");
+        outln!("  [{i}] key {id}: {status}")?;
     }
     Ok(if seen.payload.is_ok() {
         ExitCode::SUCCESS

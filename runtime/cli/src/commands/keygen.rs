@@ -1,5 +1,6 @@
 //! `tern keygen`: an Ed25519 signing key pair.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,12 +23,12 @@ pub struct Args {
 /// Runs `tern keygen`.
 pub fn run(args: Args) -> Outcome {
     let (key, public_path, public) = tern_host::keys::generate(&args.out, &args.name)?;
-    println!("private key: {} (mode 0600; keep it secret)", key.display());
-    println!("public key:  {}", public_path.display());
-    println!("public-key = \"{}\"", hex_bytes::encode(&public));
-    println!(
+    outln!("private key: {} (mode 0600; keep it secret)", key.display())?;
+    outln!("public key:  {}", public_path.display())?;
+    outln!("public-key = \"{}\"", hex_bytes::encode(&public))?;
+    outln!(
         "key id:      {}",
         tern_host::keys::key_id_hex(&key_id(&public))
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -105,3 +105,37 @@ pub fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
 pub fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+/// Whether the reader of stdout has gone away (`tern run … | head`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes `text` to stdout. A reader that closes the pipe early (`| head`) is not an
+/// error: the rest of the output is dropped and the command finishes its work (a
+/// `tern run --kv` still saves its store). Any other write error is.
+pub fn out(text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(format!("cannot write to stdout: {e}")),
+    }
+}
+
+/// `println!` through [`out`]: `outln!("{x}")?`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;

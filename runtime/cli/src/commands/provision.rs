@@ -1,5 +1,6 @@
 //! `tern provision`: register a device and its token on the fleet server.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,6 +29,6 @@ pub async fn run(args: Args) -> Outcome {
         .provision(&args.device, &token, args.group.as_deref())
         .await
         .map_err(|e| e.to_string())?;
-    println!("provisioned {}", args.device);
+    outln!("provisioned {}", args.device)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `tern publish`: upload a signed bundle to the fleet server.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,7 +23,7 @@ pub async fn run(args: Args) -> Outcome {
     let id = tern_core::protocol::bundle_id(&bundle::sha256(&bytes));
     match args.admin.client()?.publish(bytes).await {
         Ok(_) => {
-            println!("published {} as {id}", args.bundle.display());
+            outln!("published {} as {id}", args.bundle.display())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -90,10 +90,10 @@ pub fn run(args: Args) -> Outcome {
         .map_err(|e| format!("{}: {e}", args.component.display()))?;
     if args.results {
         for line in transcript.result_lines() {
-            println!("{line}");
+            super::outln!("{line}")?;
         }
     } else {
-        print!("{}", transcript.to_jsonl());
+        super::out(&transcript.to_jsonl())?;
     }
     if let Some(path) = &args.kv {
         sim.save_kv(path)?;

@@ -1,5 +1,6 @@
 //! `tern serve`: the fleet server (`tern-server`), until Ctrl-C.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,16 +59,16 @@ pub async fn run(args: Args) -> Outcome {
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!(
+    outln!(
         "tern serve: listening on http://{addr}, data in {}",
         args.data.display()
-    );
+    )?;
     server
         .serve(listener, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
         .map_err(|e| e.to_string())?;
-    println!("tern serve: stopped");
+    outln!("tern serve: stopped")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -113,12 +113,12 @@ pub fn run(args: Args) -> Outcome {
         );
     }
     write(&args.output, &signed.bytes)?;
-    println!(
+    super::outln!(
         "signed {name} {version} (counter {}) with {} key(s): {} ({} bytes)",
         args.counter,
         keys.len(),
         args.output.display(),
         signed.bytes.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

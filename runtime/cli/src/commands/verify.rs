@@ -1,5 +1,6 @@
 //! `tern verify`: whether a board would install a bundle, and why not.
 
+use super::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,14 +43,14 @@ pub fn run(args: Args) -> Outcome {
     ) {
         Ok((header, grant, _)) => {
             let m = &header.manifest;
-            println!(
+            outln!(
                 "accepted: {} {} (counter {}) for board {}; grant: {}",
                 m.name,
                 m.version,
                 m.security_counter,
                 board.name(),
                 grant_summary(&grant)
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
