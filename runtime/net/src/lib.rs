@@ -14,6 +14,7 @@
 //! network uses no heap.
 
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![allow(
     unsafe_code,
     reason = "the socket buffers are statics handed to one `Net` at a time"

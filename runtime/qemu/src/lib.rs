@@ -27,6 +27,8 @@
 //! (a test that panics leaves no `qemu-system-arm` behind), and on Linux QEMU is also
 //! killed by the kernel if the whole host process dies (`PR_SET_PDEATHSIG`).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod decode;
 
 use std::fmt;

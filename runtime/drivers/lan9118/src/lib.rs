@@ -9,6 +9,7 @@
 //! may want to wait for the link.
 
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![allow(unsafe_code, reason = "a driver reads and writes device registers")]
 
 use core::fmt;

@@ -17,6 +17,7 @@
 //! that the receiver drops.
 
 #![no_std]
+#![forbid(unsafe_code)]
 
 use embedded_io::{Read, ReadReady, Write};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
