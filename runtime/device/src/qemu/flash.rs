@@ -4,10 +4,10 @@
 //! QEMU's MPS2 boards have no flash controller Tern can program, so board.toml puts the
 //! component flash (`[flash] origin`, the slots and the two metadata sectors) in
 //! memory the firmware is not linked into. This driver gives it the rules of NOR
-//! flash, the same ones the gateway's file flash and the power-fail suite's SimFlash
-//! enforce: erase works on whole sectors and sets bytes to 0xFF, a write may only
-//! clear bits (programming a bit that is not erased is an error, not a silent AND),
-//! and every operation is bounds- and alignment-checked.
+//! flash, checked by the same [`NorRules`] as the gateway's file flash and the
+//! power-fail suite's SimFlash: erase works on whole sectors and sets bytes to 0xFF, a
+//! write may only clear bits (programming a bit that is not erased is an error, not a
+//! silent AND), and every operation is bounds- and alignment-checked.
 //!
 //! Persistence: at boot the region is loaded from `tern-flash.bin` in QEMU's working
 //! directory (semihosting); every erase and write goes to the region and then to the
@@ -19,6 +19,8 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 
+use tern_agent::nor::{NorRules, Violation};
+
 use super::semihost::{HostFile, HostIoError, Mode};
 
 /// The backing file on the QEMU host, relative to QEMU's working directory.
@@ -26,6 +28,9 @@ pub const BACKING_FILE: &core::ffi::CStr = c"tern-flash.bin";
 
 /// Smallest unit a write may cover (a word, as on Cortex-M internal flash).
 const WRITE_SIZE: usize = 4;
+
+/// What an erased byte reads as.
+const ERASED: u8 = 0xFF;
 
 /// Why a flash operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
@@ -52,6 +57,16 @@ impl core::fmt::Display for FlashError {
                 write!(f, "write to byte {offset}, which is not erased")
             }
             FlashError::Backing(e) => write!(f, "flash backing file: {e}"),
+        }
+    }
+}
+
+impl From<Violation> for FlashError {
+    fn from(v: Violation) -> Self {
+        match v {
+            Violation::OutOfBounds => FlashError::OutOfBounds,
+            Violation::NotAligned => FlashError::NotAligned,
+            Violation::NotErased { offset } => FlashError::NotErased { offset },
         }
     }
 }
@@ -123,7 +138,7 @@ impl<const SECTOR: usize> DeviceFlash<SECTOR> {
             },
         };
         if matches!(boot, Boot::Volatile(_)) {
-            mem.fill(0xFF);
+            mem.fill(ERASED);
         }
         (DeviceFlash { mem, file }, boot)
     }
@@ -137,27 +152,22 @@ impl<const SECTOR: usize> DeviceFlash<SECTOR> {
         }
     }
 
-    fn range(
-        &self,
-        offset: u32,
-        len: usize,
-        unit: usize,
-    ) -> Result<core::ops::Range<usize>, FlashError> {
-        let start = offset as usize;
-        let end = start.checked_add(len).ok_or(FlashError::OutOfBounds)?;
-        if end > self.mem.len() {
-            return Err(FlashError::OutOfBounds);
+    /// This flash's rules ([`tern_agent::nor`]): word writes, `SECTOR`-byte sectors,
+    /// erased to 0xFF, no ECC.
+    fn rules(&self) -> NorRules {
+        NorRules {
+            capacity: self.mem.len(),
+            erase_size: SECTOR,
+            write_size: WRITE_SIZE,
+            erased: ERASED,
+            ecc: false,
         }
-        if !start.is_multiple_of(unit) || !len.is_multiple_of(unit) {
-            return Err(FlashError::NotAligned);
-        }
-        Ok(start..end)
     }
 }
 
 /// Erases `mem` and writes it as a new backing file.
 fn create(mem: &mut [u8]) -> Result<HostFile, HostIoError> {
-    mem.fill(0xFF);
+    mem.fill(ERASED);
     let mut f = HostFile::open(BACKING_FILE, Mode::Create)?;
     f.write_at(0, mem)?;
     Ok(f)
@@ -171,7 +181,7 @@ impl<const SECTOR: usize> ReadNorFlash for DeviceFlash<SECTOR> {
     const READ_SIZE: usize = 1;
 
     fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
-        let r = self.range(offset, bytes.len(), 1)?;
+        let r = self.rules().range(offset, bytes.len())?;
         bytes.copy_from_slice(&self.mem[r]);
         Ok(())
     }
@@ -186,23 +196,14 @@ impl<const SECTOR: usize> NorFlash for DeviceFlash<SECTOR> {
     const ERASE_SIZE: usize = SECTOR;
 
     fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
-        let len = to.checked_sub(from).ok_or(FlashError::OutOfBounds)? as usize;
-        let r = self.range(from, len, SECTOR)?;
-        self.mem[r.clone()].fill(0xFF);
+        let r = self.rules().erase(from, to)?;
+        self.mem[r.clone()].fill(ERASED);
         self.persist(r.start, r.len())
     }
 
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
-        let r = self.range(offset, bytes.len(), WRITE_SIZE)?;
-        if let Some(i) = self.mem[r.clone()]
-            .iter()
-            .zip(bytes)
-            .position(|(old, new)| new & !old != 0)
-        {
-            return Err(FlashError::NotErased {
-                offset: offset + i as u32,
-            });
-        }
+        let r = self.rules().write_range(offset, bytes.len())?;
+        self.rules().write(offset, &self.mem[r.clone()], bytes)?;
         self.mem[r.clone()].copy_from_slice(bytes);
         self.persist(r.start, r.len())
     }
