@@ -152,6 +152,228 @@ fn garbage_is_an_invalid_module_on_both_engines() {
     }
 }
 
+/// Every host function of the world, imported with the core type `tern_core::abi`
+/// gives it: what a module built without wit-bindgen (a C toolchain's) imports.
+const IMPORTS: &str = r#"
+  (import "tern:edge/log@0.1.0" "log" (func $log (param i32 i32 i32)))
+  (import "tern:edge/clock@0.1.0" "now-ms" (func (result i64)))
+  (import "tern:edge/sensors@0.1.0" "read" (func (param i32 i32 i32)))
+  (import "tern:edge/gpio@0.1.0" "set" (func (param i32 i32 i32)))
+  (import "tern:edge/gpio@0.1.0" "get" (func (param i32 i32)))
+  (import "tern:edge/kv@0.1.0" "get" (func (param i32 i32 i32)))
+  (import "tern:edge/kv@0.1.0" "set" (func (param i32 i32 i32 i32 i32)))
+  (import "tern:edge/publish@0.1.0" "publish" (func (param i32 i32 i32 i32 i32)))
+"#;
+
+/// The world's exports, by hand: a bump allocator, and handlers that answer `ok`
+/// (their result areas at 16 hold zeros). `health-check` traps unless `_initialize`
+/// ran first.
+const EXPORTS: &str = r#"
+  (memory (export "memory") 1)
+  (data (i32.const 64) "initialised")
+  (global $ready (mut i32) (i32.const 0))
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
+    global.get $heap local.get 2 i32.add i32.const 1 i32.sub
+    i32.const 0 local.get 2 i32.sub i32.and local.tee $p
+    local.get 3 i32.add global.set $heap
+    local.get $p)
+  (func (export "init") (param i32 i32) (result i32) i32.const 16)
+  (func (export "on-event") (param i32 i64 i32 i64 i64) (result i32) i32.const 16)
+"#;
+
+const HEALTH_CHECK: &str = r#"
+  (func (export "health-check") (result i32)
+    global.get $ready i32.eqz if unreachable end
+    i32.const 16)
+"#;
+
+/// A WASI-style reactor's initialiser: logs `initialised` at `info`.
+const INITIALIZE: &str = r#"
+  (func (export "_initialize")
+    i32.const 1 global.set $ready
+    i32.const 2 i32.const 64 i32.const 11 call $log)
+"#;
+
+/// A module built without wit-bindgen, so without a `component-type` section: a C
+/// toolchain's reactor, written out by hand. Both engines link every import with the
+/// core types `tern_core::abi` gives them, run `_initialize` once after instantiation
+/// (as the component model does), and give the same transcript.
+#[test]
+fn a_module_without_wit_bindgen_metadata_runs_alike() {
+    let w = wat::parse_str(format!(
+        "(module {IMPORTS} {EXPORTS} {HEALTH_CHECK} {INITIALIZE})"
+    ))
+    .unwrap();
+    // Only the `name` section that wat writes.
+    assert_eq!(tern_tests::custom_sections(&w), ["name"]);
+    let [a, b] = tern_tests::ENGINES.map(|k| {
+        tern_tests::run(k, &w, &Grant::development(), &[], &[Event::Tick(1)])
+            .unwrap_or_else(|e| panic!("runs on {}: {e}", k.name()))
+    });
+    assert_eq!(a.to_jsonl(), b.to_jsonl());
+    assert_eq!(
+        a.result_lines(),
+        b.result_lines(),
+        "wasmi and Wasmtime results differ"
+    );
+    assert!(
+        a.results()
+            .all(|(_, o)| matches!(o, tern_host::run::CallOutcome::Ok(_))),
+        "{}",
+        a.to_jsonl()
+    );
+    assert!(a.to_jsonl().contains("initialised"), "{}", a.to_jsonl());
+}
+
+/// A module whose imports or exports do not fit the `tern:edge` world is refused at
+/// load by both engines with the same error, naming what does not fit.
+#[test]
+fn a_module_that_does_not_fit_the_world_is_refused_alike_naming_the_misfit() {
+    let module = |imports: &str, rest: &str| {
+        wat::parse_str(format!("(module {imports} {EXPORTS} {rest})")).unwrap()
+    };
+    let log = "tern:edge/log@0.1.0";
+    let mismatch = |item: &str, expected: &str, found: &str| Error::TypeMismatch {
+        item: item.into(),
+        expected: expected.into(),
+        found: found.into(),
+    };
+    let cases = [
+        (
+            "an import of the wrong type",
+            module(
+                &format!(r#"(import "{log}" "log" (func (param i32)))"#),
+                HEALTH_CHECK,
+            ),
+            mismatch(
+                "tern:edge/log@0.1.0#log",
+                "func (i32, i32, i32) -> ()",
+                "func (i32) -> ()",
+            ),
+        ),
+        (
+            "an import the interface lacks",
+            module(
+                r#"(import "tern:edge/gpio@0.1.0" "explode" (func))"#,
+                HEALTH_CHECK,
+            ),
+            Error::UnknownImport {
+                module: "tern:edge/gpio@0.1.0".into(),
+                name: "explode".into(),
+            },
+        ),
+        (
+            "an import outside the world",
+            module(r#"(import "env" "memory" (memory 1))"#, HEALTH_CHECK),
+            Error::UnknownImport {
+                module: "env".into(),
+                name: "memory".into(),
+            },
+        ),
+        (
+            "no health-check",
+            module("", ""),
+            Error::MissingExport("health-check"),
+        ),
+        (
+            "health-check a global",
+            module("", r#"(global (export "health-check") i32 (i32.const 0))"#),
+            mismatch("health-check", "func () -> (i32)", "a global"),
+        ),
+        (
+            "health-check of the wrong type",
+            module(
+                "",
+                r#"(func (export "health-check") (param i32) (result i32) i32.const 16)"#,
+            ),
+            mismatch("health-check", "func () -> (i32)", "func (i32) -> (i32)"),
+        ),
+        (
+            "a post-return function of the wrong type",
+            module(
+                "",
+                &format!(r#"{HEALTH_CHECK} (func (export "cabi_post_init") (param i64))"#),
+            ),
+            mismatch("cabi_post_init", "func (i32) -> ()", "func (i64) -> ()"),
+        ),
+        (
+            "an initialiser of the wrong type",
+            module(
+                "",
+                &format!(r#"{HEALTH_CHECK} (func (export "_initialize") (param i32))"#),
+            ),
+            mismatch("_initialize", "func () -> ()", "func (i32) -> ()"),
+        ),
+    ];
+    let wasmi = tern_wasmi::WasmiEngine::new(Limits::HOST);
+    let wasmtime = tern_wasmtime::WasmtimeEngine::new(Limits::HOST).unwrap();
+    let g = dev(&Grant::development());
+    for (what, w, expected) in cases {
+        let a = wasmi.load(&w, &g).err();
+        let b = wasmtime.load(&w, &g).err();
+        assert_eq!(a.as_ref(), Some(&expected), "{what} on wasmi");
+        assert_eq!(b.as_ref(), Some(&expected), "{what} on wasmtime");
+        let text = expected.to_string();
+        let named = match &expected {
+            Error::TypeMismatch { item, .. } => item.clone(),
+            Error::UnknownImport { module, name } => format!("{module}#{name}"),
+            Error::MissingExport(name) => name.to_string(),
+            e => panic!("{e}"),
+        };
+        assert!(
+            text.contains(&format!("`{named}`")),
+            "{what}: `{text}` names `{named}`"
+        );
+    }
+    // The same exports, fitting, load and run on both.
+    let fits = module("", HEALTH_CHECK);
+    assert!(wasmi.load(&fits, &g).is_ok());
+    assert!(wasmtime.load(&fits, &g).is_ok());
+}
+
+/// A module using SIMD runs on Wasmtime and is refused by wasmi (as on a device),
+/// as an invalid module naming the proposal; one using threads is refused by both,
+/// before its imports are looked at.
+#[test]
+fn wasm_features_are_those_of_each_engines_table() {
+    let simd_health = r#"(func (export "health-check") (result i32)
+        v128.const i32x4 16 0 0 0 i32x4.extract_lane 0)"#;
+    let simd = wat::parse_str(format!("(module {EXPORTS} {simd_health})")).unwrap();
+    let g = dev(&Grant::development());
+    let wasmi = tern_wasmi::WasmiEngine::new(Limits::HOST);
+    let wasmtime = tern_wasmtime::WasmtimeEngine::new(Limits::HOST).unwrap();
+    let component = wasmtime.load(&simd, &g).expect("Wasmtime runs SIMD");
+    let mut inst = wasmtime
+        .instantiate(&component, Box::new(SimPlatform::default()))
+        .unwrap();
+    assert_eq!(inst.health_check(), Ok(Ok(())));
+    let e = wasmi.load(&simd, &g).err().expect("wasmi refuses SIMD");
+    assert_eq!(e.class(), ErrorClass::InvalidModule);
+    assert!(e.to_string().contains("SIMD"), "{e}");
+
+    // Also outside the world: validation comes first on both engines.
+    let threads = wat::parse_str(format!(
+        r#"(module (import "env" "x" (func)) {EXPORTS} {HEALTH_CHECK} (memory $shared 1 1 shared))"#
+    ))
+    .unwrap();
+    for e in [
+        wasmi.load(&threads, &g).err(),
+        wasmtime.load(&threads, &g).err(),
+    ] {
+        assert_eq!(
+            e.as_ref().map(Error::class),
+            Some(ErrorClass::InvalidModule),
+            "{e:?}"
+        );
+    }
+    let e = wasmtime.load(&threads, &g).err().unwrap().to_string();
+    assert!(
+        e.contains("wasmtime does not support the `threads` proposal"),
+        "{e}"
+    );
+}
+
 /// Test components run unsigned: their grant is given by name, not by a board's policy.
 fn dev(grant: &tern_core::Grant) -> tern_core::Granted {
     tern_core::Granted::for_development(grant.clone())

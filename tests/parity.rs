@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use proptest::prelude::*;
-use tern_core::{Event, Grant, Sample, Value};
-use tern_tests::{ENGINES, EXAMPLES, events, run, wasm};
+use tern_core::bundle::EngineKind;
+use tern_core::features::{ValidationError, WasmFeature};
+use tern_core::{Error, Event, Grant, Sample, Value};
+use tern_tests::{ENGINES, EXAMPLES, events, run, wasm, without_custom_sections};
 
 fn both(name: &str, grant: &Grant, config: &[(String, String)], evs: &[Event]) -> [String; 2] {
     let w = wasm(name);
@@ -121,6 +123,209 @@ fn scoped_grants_return_errors_to_the_guest_on_both_engines() {
         !has_fatal_error(&a),
         "a scope violation must not be fatal:\n{a}"
     );
+}
+
+fn is_world_section(name: &str) -> bool {
+    name.starts_with("component-type")
+}
+
+/// What a component runs as comes from the runtime's WIT, never from the module's own
+/// `component-type` custom sections: without them (stripped, or never written by a C
+/// toolchain) every example gives the same results and host calls on both engines as
+/// with them.
+#[test]
+fn a_module_without_its_world_section_runs_as_it_does_with_it() {
+    for name in EXAMPLES {
+        let f = events(name);
+        let original = wasm(name);
+        assert!(
+            tern_tests::custom_sections(&original)
+                .iter()
+                .any(|s| is_world_section(s)),
+            "{name} was built with wit-bindgen's component-type section"
+        );
+        let expected = run(
+            ENGINES[0],
+            &original,
+            &Grant::development(),
+            &f.config,
+            &f.events,
+        )
+        .unwrap();
+        let no_world = without_custom_sections(&original, is_world_section);
+        // What wasm-strip, or a linker that keeps no custom sections, leaves.
+        let bare = without_custom_sections(&original, |_| true);
+        assert!(tern_tests::custom_sections(&bare).is_empty());
+        for w in [&original, &no_world, &bare] {
+            for k in ENGINES {
+                let t = run(k, w, &Grant::development(), &f.config, &f.events)
+                    .unwrap_or_else(|e| panic!("{name} on {}: {e}", k.name()));
+                assert_eq!(
+                    t.result_lines(),
+                    expected.result_lines(),
+                    "{name} on {}",
+                    k.name()
+                );
+                assert_eq!(t.to_jsonl(), expected.to_jsonl(), "{name} on {}", k.name());
+            }
+        }
+    }
+}
+
+/// A `component-type` section for `world` of the WIT package `wit`, appended to
+/// `wasm` as wit-bindgen would have.
+fn with_guest_world(wasm: &[u8], wit: &str, world: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_source("guest.wit", wit).unwrap();
+    let world = resolve.select_world(&[package], Some(world)).unwrap();
+    let mut out = wasm.to_vec();
+    wit_component::embed_component_metadata(
+        &mut out,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    out
+}
+
+/// A guest's `component-type` section naming another world changes nothing: a
+/// component that fits the runtime's world runs as it does, and one that fits only the
+/// guest's world is refused by both engines alike.
+#[test]
+fn a_guest_supplied_world_cannot_change_what_runs() {
+    // Exports only `health-check`: as the component's world, `init` and `on-event`
+    // would not exist.
+    let other = "package evil:other@1.0.0;
+        world component { export health-check: func() -> result<_, string>; }";
+    // Same package name as the runtime's, another `on-event`.
+    let impostor = "package tern:edge@0.1.0;
+        world component {
+            export init: func(config: list<tuple<string, string>>) -> result<_, string>;
+            export on-event: func(at: u64) -> result<_, string>;
+            export health-check: func() -> result<_, string>;
+        }";
+    let f = events("smoother");
+    let original = wasm("smoother");
+    let expected = run(
+        ENGINES[0],
+        &original,
+        &Grant::development(),
+        &f.config,
+        &f.events,
+    )
+    .unwrap()
+    .result_lines();
+    let no_world = without_custom_sections(&original, is_world_section);
+    for guest in [
+        with_guest_world(&no_world, other, "component"),
+        with_guest_world(&no_world, impostor, "component"),
+        // Beside the module's own section, as a second one a tool added.
+        with_guest_world(&original, other, "component"),
+    ] {
+        for k in ENGINES {
+            let t = run(k, &guest, &Grant::development(), &f.config, &f.events)
+                .unwrap_or_else(|e| panic!("smoother on {}: {e}", k.name()));
+            assert_eq!(t.result_lines(), expected, "on {}", k.name());
+        }
+    }
+    // A module that fits the impostor world (`on-event` takes one i64), not the
+    // runtime's.
+    let fits_impostor = wat::parse_str(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 1024)
+            (func (export "init") (param i32 i32) (result i32) i32.const 16)
+            (func (export "on-event") (param i64) (result i32) i32.const 16)
+            (func (export "health-check") (result i32) i32.const 16))"#,
+    )
+    .unwrap();
+    let guest = with_guest_world(&fits_impostor, impostor, "component");
+    let errors = ENGINES.map(|k| run(k, &guest, &Grant::development(), &[], &[]).err());
+    assert_eq!(errors[0], errors[1], "both engines refuse it alike");
+    assert_eq!(
+        errors[0],
+        Some(Error::TypeMismatch {
+            item: "on-event".into(),
+            expected: "func (i32, i64, i32, i64, i64) -> (i32)".into(),
+            found: "func (i64) -> (i32)".into(),
+        })
+    );
+}
+
+/// A module that needs exactly one wasm feature (beyond the MVP), for each feature
+/// the probes cover.
+fn probe(feature: WasmFeature) -> &'static str {
+    use WasmFeature as F;
+    match feature {
+        F::MutableGlobal => r#"(module (import "m" "g" (global (mut i32))))"#,
+        F::SaturatingFloatToInt => {
+            "(module (func (param f32) (result i32) local.get 0 i32.trunc_sat_f32_s))"
+        }
+        F::SignExtension => "(module (func (param i32) (result i32) local.get 0 i32.extend8_s))",
+        F::MultiValue => "(module (func (result i32 i32) i32.const 0 i32.const 1))",
+        F::BulkMemory => {
+            r#"(module (memory 1) (data $d "x")
+                (func i32.const 0 i32.const 0 i32.const 1 memory.init $d))"#
+        }
+        F::ReferenceTypes => "(module (table 1 funcref) (table 1 funcref))",
+        F::GcTypes => "(module (func (param externref)))",
+        F::Floats => "(module (func (result f64) f64.const 1))",
+        F::Simd => "(module (func (result v128) v128.const i32x4 0 0 0 0))",
+        F::RelaxedSimd => {
+            "(module (func (param v128) (result v128)
+                local.get 0 local.get 0 i8x16.relaxed_swizzle))"
+        }
+        F::Threads => "(module (memory 1 1 shared))",
+        F::TailCall => "(module (func $f return_call $f))",
+        F::MultiMemory => "(module (memory 1) (memory 1))",
+        F::Exceptions => "(module (tag $t) (func throw $t))",
+        F::Memory64 => "(module (memory i64 1))",
+        F::ExtendedConst => "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+        F::FunctionReferences => {
+            "(module (type $t (func)) (func (param (ref null $t)) local.get 0 call_ref $t))"
+        }
+        F::Gc => "(module (type (struct)))",
+        F::CustomPageSizes => "(module (memory 1 (pagesize 1)))",
+        F::WideArithmetic => {
+            "(module (func (param i64 i64 i64 i64) (result i64 i64)
+                local.get 0 local.get 1 local.get 2 local.get 3 i64.add128))"
+        }
+    }
+}
+
+/// The one table of which engine runs which wasm feature (`EngineKind::supports`) is
+/// what both engines, as Tern configures them, actually accept, and what the payload
+/// check (`tern sign`, the host's install check) answers, naming the feature.
+#[test]
+fn each_engine_accepts_exactly_the_wasm_features_its_table_gives_it() {
+    let limits = tern_core::Limits::HOST;
+    let wasmi = wasmi::Engine::new(&tern_wasmi::WasmiEngine::config(&limits));
+    let wasmtime = wasmtime::Engine::new(&tern_wasmtime::WasmtimeEngine::config(&limits)).unwrap();
+    for feature in WasmFeature::ALL {
+        let w = wat::parse_str(probe(feature)).unwrap();
+        for kind in EngineKind::ALL {
+            let supported = kind.supports(feature);
+            let accepted = match kind {
+                EngineKind::Wasmi => wasmi::Module::new(&wasmi, &w[..]).is_ok(),
+                EngineKind::Wasmtime => wasmtime::Module::validate(&wasmtime, &w).is_ok(),
+            };
+            assert_eq!(accepted, supported, "{} on {}", feature, kind.name());
+            match tern_wasmtime::features::validate(&w, kind) {
+                Ok(()) => assert!(supported, "{feature} passes the check for {}", kind.name()),
+                Err(ValidationError::Unsupported(u)) => {
+                    assert!(!supported, "{feature} on {}: {u}", kind.name());
+                    // Relaxed SIMD's probe needs `v128` first, which wasmi lacks too.
+                    let needed = match (feature, kind) {
+                        (WasmFeature::RelaxedSimd, EngineKind::Wasmi) => WasmFeature::Simd,
+                        _ => feature,
+                    };
+                    assert_eq!(u.feature, needed, "{feature} on {}: {u}", kind.name());
+                }
+                Err(e) => panic!("{feature} on {}: {e}", kind.name()),
+            }
+        }
+    }
 }
 
 fn sample_event() -> impl Strategy<Value = Event> {

@@ -69,3 +69,55 @@ pub fn engines() -> &'static Engines {
 
 /// Both engines, in a fixed order.
 pub const ENGINES: [EngineKind; 2] = [EngineKind::Wasmi, EngineKind::Wasmtime];
+
+/// `wasm` without the custom sections whose names `drop` picks; every other section
+/// copied as it is, in order. Written here with wasmparser and wasm-encoder, not with
+/// the engine's own stripping, so that the tests do not check the engine against
+/// itself.
+///
+/// # Panics
+/// If `wasm` does not parse.
+pub fn without_custom_sections(wasm: &[u8], drop: impl Fn(&str) -> bool) -> Vec<u8> {
+    let mut out = wasm_encoder::Module::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let payload = payload.expect("a module that parses");
+        if let wasmparser::Payload::CustomSection(c) = &payload
+            && drop(c.name())
+        {
+            continue;
+        }
+        if let Some((id, range)) = payload.as_section() {
+            out.section(&wasm_encoder::RawSection {
+                id,
+                data: &wasm[range],
+            });
+        }
+    }
+    out.finish()
+}
+
+/// `wasm` with one more custom section, `name` holding `data`, at the end.
+pub fn with_custom_section(wasm: &[u8], name: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = wasm.to_vec();
+    let section = wasm_encoder::CustomSection {
+        name: name.into(),
+        data: data.into(),
+    };
+    out.push(wasm_encoder::Section::id(&section));
+    wasm_encoder::Encode::encode(&section, &mut out);
+    out
+}
+
+/// The names of `wasm`'s custom sections, in order.
+///
+/// # Panics
+/// If `wasm` does not parse.
+pub fn custom_sections(wasm: &[u8]) -> Vec<String> {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .filter_map(|p| match p.expect("a module that parses") {
+            wasmparser::Payload::CustomSection(c) => Some(c.name().to_string()),
+            _ => None,
+        })
+        .collect()
+}

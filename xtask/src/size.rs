@@ -24,8 +24,7 @@ cargo xtask size [--board BOARD] [--elf ELF] [--linear-memory BYTES]
 
 The firmware's footprint: flash (.vector_table + .text + .rodata + .data's load
 image) against 512 KiB, RAM (.data + .bss + .uninit, the heap shown apart) against
-128 KiB + 2 × the running component's linear memory (wasmi moves it as it grows),
-and the flash share of each crate
+128 KiB + the running component's linear memory, and the flash share of each crate
 group. Reports, never fails on, an over-budget firmware.
 
   --board BOARD          default qemu-mps2-an386; builds its firmware first
@@ -177,8 +176,7 @@ impl Footprint {
         );
         let flash = vectors + text + rodata + data;
         let ram = data + bss + uninit;
-        // wasmi's growing linear memory needs 2 × its limit (tern_board::firmware::heap_bytes).
-        let ram_budget = RAM_BUDGET_BASE + 2 * linear;
+        let ram_budget = RAM_BUDGET_BASE + linear;
         let mut out = String::new();
         let _ = writeln!(out, "firmware  {elf} (board {board})");
         let _ = writeln!(
@@ -219,7 +217,7 @@ impl Footprint {
         }
         let _ = writeln!(
             out,
-            "          budget {} KiB + 2 × linear memory {:.0} KiB = {:.0} KiB: {}",
+            "          budget {} KiB + linear memory {:.0} KiB = {:.0} KiB: {}",
             RAM_BUDGET_BASE / KIB,
             kib(linear),
             kib(ram_budget),

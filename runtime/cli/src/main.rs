@@ -40,14 +40,16 @@ enum Command {
     /// [capabilities] (--component-toml, else `components/<name>/component.toml` or
     /// `components/fixtures/<name>/component.toml` under the current directory), else
     /// they are the interfaces the wasm imports, unscoped (said on stderr). Each
-    /// --board's install policy is then checked as `tern verify` does; if one would
-    /// refuse the bundle, tern sign says why and how to fix it and writes nothing
-    /// (unless --sign-anyway).
+    /// --board's install policy is then checked as `tern verify` does, and the wasm is
+    /// validated against the wasm features of each targeted board's and --engine's
+    /// engine (no SIMD on wasmi); if one would refuse the bundle, tern sign says why
+    /// and how to fix it and writes nothing (unless --sign-anyway).
     Sign(commands::sign::Args),
     /// Check whether a board would accept a bundle: exit 0, or 1 with the reason.
     ///
     /// Runs the board's install policy with its compiled-in trust keys and
-    /// capabilities, then checks the payload against the signed hash.
+    /// capabilities, then checks the payload against the signed hash and validates it
+    /// against the wasm features of the board's engine.
     Verify(commands::verify::Args),
     /// Print a bundle's manifest and signatures, and which boards' keys verify them.
     Inspect(commands::inspect::Args),

@@ -385,6 +385,106 @@ fn sign_anyway_writes_the_bundle_the_board_then_refuses() {
     );
 }
 
+/// Signs `wasm` from `dir` (no component.toml there: the grant is the imports, here
+/// none) with `extra` flags, to `dir/out.tern`.
+fn sign_wasm_in(dir: &Path, wasm: &Path, extra: &[&str]) -> (i32, String, PathBuf) {
+    let out = dir.join("out.tern");
+    let _ = std::fs::remove_file(&out);
+    let key = dev_key();
+    let mut args = vec![
+        "sign",
+        wasm.to_str().unwrap(),
+        "--key",
+        &key,
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (code, _, err) = tern_in(dir, &args);
+    (code, err, out)
+}
+
+#[test]
+fn sign_refuses_wasm_a_targeted_engine_cannot_run_and_verify_agrees() {
+    let dir = scratch("features");
+    let simd = dir.join("simd.wasm");
+    std::fs::write(
+        &simd,
+        wat::parse_str(
+            "(module (func) (func (result i32) v128.const i32x4 1 2 3 4 i32x4.extract_lane 0))",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let plain = dir.join("plain.wasm");
+    std::fs::write(&plain, wat::parse_str("(module (func) (func))").unwrap()).unwrap();
+
+    // The wasmi board: board, engine, feature, where, and the fix; nothing written.
+    let (code, err, out) = sign_wasm_in(&dir, &simd, &["--board", "qemu-mps2-an386"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        !out.exists(),
+        "nothing is written when an engine would refuse"
+    );
+    assert!(
+        err.contains("board `qemu-mps2-an386` runs wasmi, which does not support the `simd` proposal (SIMD support is not enabled, at function 1, offset 0x"),
+        "{err}"
+    );
+    assert!(
+        err.contains("build without `simd` or target only wasmtime boards"),
+        "{err}"
+    );
+    // Any board running wasmi, likewise.
+    let (code, err, _) = sign_wasm_in(&dir, &simd, &["--engine", "wasmi"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("engine `wasmi` (--engine): wasmi does not support the `simd` proposal"),
+        "{err}"
+    );
+    // A Wasmtime board signs it.
+    let (code, err, out) = sign_wasm_in(&dir, &simd, &["--board", "server"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.exists());
+
+    // Written anyway, the board's own check refuses it before it could be installed.
+    let (code, err, out) = sign_wasm_in(
+        &dir,
+        &simd,
+        &["--board", "qemu-mps2-an386", "--sign-anyway"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, stderr) = tern(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--board",
+        "qemu-mps2-an386",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("rejected: board `qemu-mps2-an386` runs wasmi, which does not support the `simd` proposal"),
+        "{stderr}"
+    );
+
+    // Without SIMD: both kinds of board.
+    let (code, err, out) = sign_wasm_in(
+        &dir,
+        &plain,
+        &["--board", "server", "--board", "qemu-mps2-an386"],
+    );
+    assert_eq!(code, 0, "{err}");
+    for board in ["server", "qemu-mps2-an386"] {
+        let (code, stdout, stderr) = tern(&["verify", out.to_str().unwrap(), "--board", board]);
+        assert_eq!(code, 0, "{board}: {stderr}");
+        assert!(stdout.starts_with("accepted"), "{stdout}");
+    }
+    let (_, help, _) = tern(&["sign", "--help"]);
+    assert!(help.contains("SIMD on a"), "{help}");
+}
+
 #[test]
 fn sign_names_only_the_boards_that_refuse_and_each_reason() {
     let dir = scratch("several");

@@ -27,6 +27,16 @@ pub enum Error {
     },
     /// The component lacks an export the world requires.
     MissingExport(&'static str),
+    /// An import or export of the world has another core type in the component (it
+    /// was built against another world, or by hand).
+    TypeMismatch {
+        /// The import (`tern:edge/log@0.1.0#log`) or export (`on-event`).
+        item: String,
+        /// The world's core type, such as `func (i32, i32) -> (i32)`.
+        expected: String,
+        /// The component's.
+        found: String,
+    },
     /// The call used up its fuel budget.
     FuelExhausted {
         /// The per-call budget.
@@ -60,6 +70,8 @@ pub enum ErrorClass {
     UnknownImport,
     /// [`Error::MissingExport`]
     MissingExport,
+    /// [`Error::TypeMismatch`]
+    TypeMismatch,
     /// [`Error::FuelExhausted`]
     FuelExhausted,
     /// [`Error::MemoryLimit`]
@@ -84,6 +96,7 @@ impl Error {
             Error::ImportNotGranted { .. } => ErrorClass::ImportNotGranted,
             Error::UnknownImport { .. } => ErrorClass::UnknownImport,
             Error::MissingExport(_) => ErrorClass::MissingExport,
+            Error::TypeMismatch { .. } => ErrorClass::TypeMismatch,
             Error::FuelExhausted { .. } => ErrorClass::FuelExhausted,
             Error::MemoryLimit { .. } => ErrorClass::MemoryLimit,
             Error::StackOverflow => ErrorClass::StackOverflow,
@@ -124,6 +137,14 @@ impl fmt::Display for Error {
             Error::MissingExport(name) => write!(
                 f,
                 "missing export `{name}`: the component does not implement the tern:edge world"
+            ),
+            Error::TypeMismatch {
+                item,
+                expected,
+                found,
+            } => write!(
+                f,
+                "type mismatch: the component's `{item}` is {found}, but the tern:edge@0.1.0 world's is {expected}; rebuild it against runtime/wit"
             ),
             Error::FuelExhausted { budget } => write!(
                 f,

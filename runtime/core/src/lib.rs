@@ -12,6 +12,7 @@ pub mod board;
 pub mod bundle;
 pub mod engine;
 pub mod error;
+pub mod features;
 pub mod feed;
 pub mod grant;
 pub mod host;

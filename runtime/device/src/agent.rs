@@ -23,7 +23,7 @@ use tern_agent::layout::SlotLayout;
 use tern_agent::slots::{ComponentInfo, SlotManager};
 use tern_core::results::{Outcome, ResultLine};
 use tern_core::{Engine, Instance, Output};
-use tern_wasmi::{WasmiEngine, WasmiInstance};
+use tern_wasmi::WasmiInstance;
 
 use crate::clock;
 use crate::{Board, Live, Network, Source};
@@ -96,7 +96,7 @@ pub fn run<F: NorFlash, S: Source, D: Nic, E: core::fmt::Display>(
             }
             Action::Trial => {
                 running = None;
-                let engine = WasmiEngine::new(table.limits());
+                let engine = crate::engine(table.limits());
                 agent.run_trial(now, &engine, &mut source);
             }
             Action::Send(req) => send(board, &mut agent, &mut net, &mut nic, &req),
@@ -195,7 +195,7 @@ fn run_active<F: NorFlash, S: Source>(
         events
     );
     let started = clock::cycles();
-    let engine = WasmiEngine::new(board.table.limits());
+    let engine = crate::engine(board.table.limits());
     let mut instance = match engine
         .load(&wasm, &info.grant)
         .and_then(|c| engine.instantiate(&c, source.platform()))

@@ -22,6 +22,7 @@ extern crate alloc;
 pub mod agent;
 pub mod clock;
 pub mod heap;
+pub mod linear;
 pub mod native;
 pub mod platform;
 #[cfg(feature = "qemu")]
@@ -164,29 +165,44 @@ pub struct Device {
     board: &'static Board,
 }
 
+/// The device's engine: wasmi under `limits`, linear memory in [`linear::LINEAR`].
+pub fn engine(limits: tern_core::Limits) -> tern_wasmi::WasmiEngine {
+    tern_wasmi::WasmiEngine::with_static_memory(limits, &linear::LINEAR)
+}
+
 /// Whether [`boot`] has run: the heap can be handed its memory only once.
 static BOOTED: AtomicBool = AtomicBool::new(false);
 
-/// Starts the heap (`heap` is all of its memory) and the SysTick clock, and logs who
-/// this device is. Call once, first thing in `main`: nothing may allocate before.
+/// Starts the component's linear memory, the heap and the SysTick clock, and logs
+/// who this device is. `memory` (the generated `HEAP_BYTES`) is split: its first
+/// `limits.memory-bytes` become the linear memory ([`linear::LINEAR`]), the rest the
+/// heap. Call once, first thing in `main`: nothing may allocate before.
 ///
 /// # Panics
-/// On a second call.
-pub fn boot(board: &'static Board, heap: &'static mut [MaybeUninit<u8>]) -> Device {
+/// On a second call, or if `memory` cannot hold the linear memory.
+pub fn boot(board: &'static Board, memory: &'static mut [MaybeUninit<u8>]) -> Device {
     assert!(
         !BOOTED.swap(true, Ordering::AcqRel),
         "tern_device::boot runs once: call it only at the top of main"
     );
+    let linear_bytes = board.table.limits().memory_bytes as usize;
+    assert!(
+        memory.len() > linear_bytes,
+        "the board's memory does not hold its linear memory: build with its generated HEAP_BYTES"
+    );
+    let (linear, heap) = memory.split_at_mut(linear_bytes);
     let heap_bytes = heap.len();
     heap::init(heap);
+    linear::LINEAR.init(linear);
     if let Some(cp) = cortex_m::Peripherals::take() {
         clock::init(cp.SYST, board.core_hz);
     }
     info!(
-        "tern firmware: board {=str}, device {=str}, engine wasmi, heap {=usize} bytes",
+        "tern firmware: board {=str}, device {=str}, engine wasmi, heap {=usize} bytes, linear memory {=usize}",
         board.table.name(),
         board.device_id,
-        heap_bytes
+        heap_bytes,
+        linear_bytes
     );
     Device { board }
 }

@@ -107,6 +107,7 @@ pub fn class_name(class: ErrorClass) -> &'static str {
         ErrorClass::ImportNotGranted => "import-not-granted",
         ErrorClass::UnknownImport => "unknown-import",
         ErrorClass::MissingExport => "missing-export",
+        ErrorClass::TypeMismatch => "type-mismatch",
         ErrorClass::FuelExhausted => "fuel-exhausted",
         ErrorClass::MemoryLimit => "memory-limit",
         ErrorClass::StackOverflow => "stack-overflow",

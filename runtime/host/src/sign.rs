@@ -1,7 +1,8 @@
 //! Building and checking bundles on a host: what `tern sign`, `tern verify`,
 //! `tern inspect` and `tern run` share. Every decision about a bundle is here (which
 //! name and capabilities it gets, which board would refuse it and what to do about
-//! it, which signatures verify); the commands only print.
+//! it, whether each board's engine can run its payload, which signatures verify); the
+//! commands only print.
 
 use std::fmt;
 use std::io::Read;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use tern_core::board::{BoardTable, Offer, StaticScope, TrustKey};
 use tern_core::bundle::{self, BundleError, EngineKind, Header, KeyId, Manifest, Target, Version};
+use tern_core::features::ValidationError;
 use tern_core::grant::Scope;
 use tern_core::policy::{Rejection, check_install, grant_within};
 use tern_core::{Grant, Granted, Interface};
@@ -104,6 +106,8 @@ pub enum Refusal {
     Format(bundle::BundleError),
     /// The board's policy refused it.
     Policy(Rejection),
+    /// The board's engine cannot run the payload ([`check_payload`]).
+    Payload(EngineRefusal),
 }
 
 impl std::fmt::Display for Refusal {
@@ -112,13 +116,99 @@ impl std::fmt::Display for Refusal {
             Refusal::Io(e) => f.write_str(e),
             Refusal::Format(e) => write!(f, "malformed bundle: {e}"),
             Refusal::Policy(e) => write!(f, "rejected: {e}"),
+            Refusal::Payload(e) => write!(f, "rejected: {e}"),
         }
     }
 }
 
+/// A target of a bundle (a board, or any board running an engine) whose engine
+/// cannot run its payload: it uses a wasm feature the engine lacks, or is no valid
+/// module at all. Engines validate at load, so such a bundle would install and then
+/// never run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineRefusal {
+    /// The board, or `None` for an `--engine` target.
+    pub board: Option<&'static str>,
+    /// The engine that refuses.
+    pub engine: EngineKind,
+    /// Why.
+    pub error: ValidationError,
+}
+
+impl fmt::Display for EngineRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let engine = self.engine.name();
+        match self.board {
+            Some(b) => write!(f, "board `{b}` runs {engine}, which ")?,
+            None => write!(f, "engine `{engine}` (--engine): {engine} ")?,
+        }
+        match &self.error {
+            ValidationError::Unsupported(u) => write!(f, "{}; {}", u.lacks(), u.fix()),
+            ValidationError::Invalid(e) => write!(f, "cannot load the payload: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineRefusal {}
+
+/// Whether `board`'s engine can run `wasm`: it must validate under the engine's wasm
+/// features ([`EngineKind::supports`], checked by [`tern_wasmtime::features`]). The
+/// host's side of the install decision that needs the payload: `tern sign` runs it
+/// for every target, [`verify_stream`] (so `tern verify` and `tern run`) after the
+/// payload's hash.
+pub fn check_payload(wasm: &[u8], board: &BoardTable) -> Result<(), EngineRefusal> {
+    check_engine(wasm, Some(board.name()), board.engine())
+}
+
+fn check_engine(
+    wasm: &[u8],
+    board: Option<&'static str>,
+    engine: EngineKind,
+) -> Result<(), EngineRefusal> {
+    tern_wasmtime::features::validate(wasm, engine).map_err(|error| EngineRefusal {
+        board,
+        engine,
+        error,
+    })
+}
+
+/// [`check_payload`] for every board and engine a bundle targets, in that order;
+/// each engine's verdict is computed once.
+pub fn check_targets(
+    wasm: &[u8],
+    boards: &[&'static BoardTable],
+    engines: &[EngineKind],
+) -> Vec<EngineRefusal> {
+    let mut verdicts: Vec<(EngineKind, Result<(), ValidationError>)> = Vec::new();
+    let mut verdict = |engine: EngineKind| {
+        if let Some((_, v)) = verdicts.iter().find(|(e, _)| *e == engine) {
+            return v.clone();
+        }
+        let v = tern_wasmtime::features::validate(wasm, engine);
+        verdicts.push((engine, v.clone()));
+        v
+    };
+    let targets = boards
+        .iter()
+        .map(|b| (Some(b.name()), b.engine()))
+        .chain(engines.iter().map(|e| (None, *e)));
+    let mut out = Vec::new();
+    for (board, engine) in targets {
+        if let Err(error) = verdict(engine) {
+            out.push(EngineRefusal {
+                board,
+                engine,
+                error,
+            });
+        }
+    }
+    out
+}
+
 /// Verifies a bundle as a device does: header first (and the install policy on it)
-/// before any payload byte is used, then the payload hashed in 4 KiB chunks. Returns
-/// the header, the grant and the payload.
+/// before any payload byte is used, then the payload hashed in 4 KiB chunks, then
+/// validated for the board's engine ([`check_payload`]; a device's engine validates it
+/// at load). Returns the header, the grant and the payload.
 pub fn verify_stream(
     mut reader: impl Read,
     board: &BoardTable,
@@ -153,6 +243,7 @@ pub fn verify_stream(
         payload.extend_from_slice(&buf[..n]);
     }
     checker.finish().map_err(Refusal::Format)?;
+    check_payload(&payload, board).map_err(Refusal::Payload)?;
     Ok((header, grant, payload))
 }
 
@@ -381,7 +472,8 @@ impl BoardRefusal {
 }
 
 /// `tern sign` is asked for a bundle that some of the boards named with `--board`
-/// would refuse. Displays, per board, the refusal and what to do about it.
+/// would refuse, or whose payload some targeted engine cannot run. Displays, per
+/// board, the refusal and what to do about it.
 #[derive(Clone, Debug)]
 pub struct BoardsWouldRefuse {
     /// Every named board that refuses, in `--board` order.
@@ -394,19 +486,31 @@ pub struct BoardsWouldRefuse {
     pub source: GrantSource,
     /// The interfaces the component imports.
     pub imports: Vec<Interface>,
+    /// Every target (`--board` or `--engine`) whose engine cannot run the payload
+    /// ([`check_targets`]), in that order.
+    pub engines: Vec<EngineRefusal>,
 }
 
 impl BoardsWouldRefuse {
     /// The report, one line each (no trailing newline).
     fn lines(&self) -> Vec<String> {
-        let mut out = vec![match self.boards.as_slice() {
-            [b] => format!("board `{}` would refuse this bundle:", b.name()),
-            _ => format!(
-                "{} of the {} boards named with --board would refuse this bundle:",
-                self.refusals.len(),
+        let mut refusing: Vec<&str> = self.refusals.iter().map(|r| r.board.name()).collect();
+        for b in self.engines.iter().filter_map(|e| e.board) {
+            if !refusing.contains(&b) {
+                refusing.push(b);
+            }
+        }
+        let mut out = vec![match (self.boards.as_slice(), refusing.len()) {
+            (_, 0) => "the bundle's --engine targets cannot run it:".to_string(),
+            ([b], _) => format!("board `{}` would refuse this bundle:", b.name()),
+            (_, n) => format!(
+                "{n} of the {} boards named with --board would refuse this bundle:",
                 self.boards.len()
             ),
         }];
+        for e in &self.engines {
+            out.push(format!("  {e}"));
+        }
         for r in &self.refusals {
             let b = r.board;
             out.push(format!("  board `{}`: {}", b.name(), r.rejection));
@@ -535,6 +639,7 @@ pub fn check_boards(
         requested: requested.clone(),
         source,
         imports: imports.to_vec(),
+        engines: Vec::new(),
     }))
 }
 
@@ -619,13 +724,15 @@ pub struct BundleRequest<'a> {
 pub struct Signed {
     /// The bundle's bytes.
     pub bytes: Vec<u8>,
-    /// `None` if every named board's install policy accepts it; else who refuses,
-    /// why, and how to fix it.
+    /// `None` if every named board's install policy accepts it and every targeted
+    /// engine can run it; else who refuses, why, and how to fix it.
     pub refusal: Option<Box<BoardsWouldRefuse>>,
 }
 
 /// Builds and signs the bundle ([`build`]), then runs each named board's install
-/// policy on it ([`check_boards`]), before anything is written.
+/// policy on it ([`check_boards`]) and checks that every targeted board's and
+/// engine's engine can run the payload ([`check_targets`]), before anything is
+/// written.
 pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
     let imports = imported_interfaces(request.wasm)?;
     let mut targets: Vec<Target> = request
@@ -648,7 +755,22 @@ pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
         .feed(&bytes)
         .map_err(|e| format!("internal error: the bundle just built does not decode: {e}"))?
         .ok_or("internal error: the bundle just built is truncated")?;
-    let refusal = check_boards(&header, request.boards, request.source, &imports).err();
+    let engines = check_targets(request.wasm, request.boards, request.engines);
+    let refusal = match check_boards(&header, request.boards, request.source.clone(), &imports) {
+        Err(mut r) => {
+            r.engines = engines;
+            Some(r)
+        }
+        Ok(()) if engines.is_empty() => None,
+        Ok(()) => Some(Box::new(BoardsWouldRefuse {
+            refusals: Vec::new(),
+            boards: request.boards.to_vec(),
+            requested: header.manifest.capabilities.clone(),
+            source: request.source,
+            imports,
+            engines,
+        })),
+    };
     Ok(Signed { bytes, refusal })
 }
 
@@ -733,6 +855,7 @@ mod tests {
 
     use super::*;
     use crate::boards::{LINUX_GATEWAY, QEMU_MPS2_AN386, SERVER};
+    use tern_core::features::WasmFeature;
 
     fn repo() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -809,6 +932,132 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert!(inspect(&tampered).unwrap().payload.is_err());
         assert!(inspect(&signed.bytes[..10]).is_err());
+    }
+
+    /// Imports `log` (function 0) and uses SIMD first in function 3.
+    const SIMD_WAT: &str = r#"(module
+        (import "tern:edge/log@0.1.0" "log" (func (param i32 i32 i32)))
+        (func)
+        (func)
+        (func (result i32) v128.const i32x4 1 2 3 4 i32x4.extract_lane 0))"#;
+    /// The same module without its SIMD function.
+    const PLAIN_WAT: &str = r#"(module
+        (import "tern:edge/log@0.1.0" "log" (func (param i32 i32 i32)))
+        (func)
+        (func))"#;
+
+    fn dev_key() -> KeyFile {
+        KeyFile::read(&repo().join("boards/keys/tern-dev-2026.key")).unwrap()
+    }
+
+    fn sign_for(
+        wasm: &[u8],
+        boards: &[&'static BoardTable],
+        engines: &[EngineKind],
+    ) -> Option<Box<BoardsWouldRefuse>> {
+        let key = dev_key();
+        sign(BundleRequest {
+            wasm,
+            name: "features",
+            version: Version::parse("1.0.0").unwrap(),
+            security_counter: 1,
+            boards,
+            engines,
+            capabilities: Grant::parse(["log"]).unwrap(),
+            source: GrantSource::Flags,
+            keys: std::slice::from_ref(&key),
+        })
+        .unwrap()
+        .refusal
+    }
+
+    #[test]
+    fn a_simd_payload_signs_for_wasmtime_boards_only_and_names_board_engine_and_feature() {
+        let simd = wat::parse_str(SIMD_WAT).unwrap();
+        let refusal = sign_for(&simd, &[&QEMU_MPS2_AN386], &[]).expect("refused for wasmi");
+        let [e] = refusal.engines.as_slice() else {
+            panic!("one engine refusal: {refusal:?}")
+        };
+        assert_eq!(
+            (e.board, e.engine),
+            (Some("qemu-mps2-an386"), EngineKind::Wasmi)
+        );
+        let ValidationError::Unsupported(u) = &e.error else {
+            panic!("an unsupported feature: {e:?}")
+        };
+        assert_eq!((u.feature, u.function), (WasmFeature::Simd, Some(3)));
+        let text = refusal.to_string();
+        assert!(
+            text.contains(&format!(
+                "board `qemu-mps2-an386` runs wasmi, which does not support the `simd` proposal (SIMD support is not enabled, at function 3, offset {:#x}); build without `simd` or target only wasmtime boards",
+                u.offset
+            )),
+            "{text}"
+        );
+        // Any board running wasmi, too; a Wasmtime board signs.
+        let refusal = sign_for(&simd, &[], &[EngineKind::Wasmi]).expect("refused for wasmi");
+        assert_eq!(refusal.engines[0].board, None);
+        assert!(
+            refusal
+                .to_string()
+                .contains("engine `wasmi` (--engine): wasmi does not support the `simd` proposal")
+        );
+        assert!(sign_for(&simd, &[&SERVER], &[EngineKind::Wasmtime]).is_none());
+        // Refused for the wasmi board only, when both kinds are named.
+        let refusal = sign_for(&simd, &[&SERVER, &QEMU_MPS2_AN386], &[]).unwrap();
+        assert!(
+            refusal
+                .to_string()
+                .starts_with("1 of the 2 boards named with --board would refuse this bundle:"),
+            "{refusal}"
+        );
+    }
+
+    #[test]
+    fn a_payload_without_simd_signs_for_both_kinds_of_board() {
+        let plain = wat::parse_str(PLAIN_WAT).unwrap();
+        let boards: &[&'static BoardTable] = &[&SERVER, &QEMU_MPS2_AN386];
+        let refusal = sign_for(&plain, boards, &EngineKind::ALL);
+        assert!(refusal.is_none(), "{refusal:?}");
+    }
+
+    #[test]
+    fn the_host_install_check_refuses_a_payload_the_boards_engine_cannot_run() {
+        let simd = wat::parse_str(SIMD_WAT).unwrap();
+        // Signed without `tern sign`'s checks, as an older tern would have.
+        let bundle = build(
+            &simd,
+            "features",
+            Version::parse("1.0.0").unwrap(),
+            1,
+            vec![
+                Target::Board("qemu-mps2-an386".into()),
+                Target::Board("server".into()),
+            ],
+            Grant::parse(["log"]).unwrap(),
+            &[dev_key()],
+        )
+        .unwrap();
+        let Err(Refusal::Payload(e)) = verify_stream(&bundle[..], &QEMU_MPS2_AN386, None) else {
+            panic!("the wasmi board refuses the payload")
+        };
+        assert_eq!(e.board, Some("qemu-mps2-an386"));
+        assert!(
+            matches!(&e.error, ValidationError::Unsupported(u) if u.feature == WasmFeature::Simd)
+        );
+        assert!(
+            e.to_string()
+                .contains("runs wasmi, which does not support the `simd` proposal")
+        );
+        let (_, _, payload) =
+            verify_stream(&bundle[..], &SERVER, None).expect("the server runs it");
+        assert_eq!(payload, simd);
+        // `tern run --board` goes through the same check.
+        assert!(matches!(
+            crate::run::prepare(bundle.clone(), Some(&QEMU_MPS2_AN386), &[]),
+            Err(crate::run::NotRunnable::Refused(Refusal::Payload(_)))
+        ));
+        assert!(crate::run::prepare(bundle, Some(&SERVER), &[]).is_ok());
     }
 
     #[test]

@@ -11,16 +11,21 @@
 extern crate alloc;
 
 mod abi;
+pub mod memory;
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use tern_core::abi::{REQUIRED_EXPORTS, check_import};
+use tern_core::abi::{Extern, ValType, check_exports, check_import, check_import_type};
+use tern_core::bundle::EngineKind;
+use tern_core::features::WasmFeature;
 use tern_core::{Error, Event, Grant, Granted, Host, Limits, Output, Platform};
 use wasmi::TrapCode;
-use wasmi::{Linker, Memory, Module, Store, TypedFunc};
+use wasmi::{ExternType, Linker, Memory, MemoryType, Module, Store, TypedFunc};
+
+use memory::{Lease, StaticMemory};
 
 pub use abi::AbiError;
 
@@ -37,6 +42,9 @@ struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
     hit: bool,
+    /// Linear memories a store may hold: 1, or 2 when the engine provides it (wasmi
+    /// counts the store's memory and the module's import of it apart).
+    memories: usize,
 }
 
 impl wasmi::ResourceLimiter for Limiter {
@@ -73,7 +81,7 @@ impl wasmi::ResourceLimiter for Limiter {
         1
     }
     fn memories(&self) -> usize {
-        1
+        self.memories
     }
 }
 
@@ -81,6 +89,8 @@ impl wasmi::ResourceLimiter for Limiter {
 pub struct WasmiEngine {
     engine: wasmi::Engine,
     limits: Limits,
+    /// Where instances' linear memory lives, if not on the heap ([`memory`]).
+    memory: Option<&'static dyn StaticMemory>,
 }
 
 /// A validated module linked against exactly its grant.
@@ -88,54 +98,130 @@ pub struct WasmiComponent {
     module: Module,
     linker: Linker<StoreData>,
     grant: Grant,
+    /// The type of the memory the engine provides ([`memory`]), if it was rewritten.
+    provided_memory: Option<MemoryType>,
 }
 
 impl WasmiEngine {
-    /// An engine whose instances run under `limits`.
+    /// An engine whose instances run under `limits`, their linear memory on the heap.
     pub fn new(limits: Limits) -> Self {
         WasmiEngine {
             engine: wasmi::Engine::new(&Self::config(&limits)),
             limits,
+            memory: None,
+        }
+    }
+
+    /// An engine whose instances keep their linear memory in `memory` (one instance
+    /// at a time), which should hold `limits.memory_bytes`: see [`memory`].
+    pub fn with_static_memory(limits: Limits, memory: &'static dyn StaticMemory) -> Self {
+        WasmiEngine {
+            memory: Some(memory),
+            ..WasmiEngine::new(limits)
         }
     }
 
     /// The wasmi configuration every Tern engine uses: fuel metering on, the call depth
-    /// limit, custom page sizes. Public so that benchmarks measure exactly this.
+    /// limit, and exactly the wasm features [`EngineKind::supports`] gives wasmi.
+    /// Public so that benchmarks measure exactly this.
     pub fn config(limits: &Limits) -> wasmi::Config {
         let mut config = wasmi::Config::default();
         config
             .consume_fuel(true)
-            .set_max_recursion_depth(limits.call_depth as usize)
-            .wasm_custom_page_sizes(true);
+            .set_max_recursion_depth(limits.call_depth as usize);
+        for feature in WasmFeature::ALL {
+            set_feature(&mut config, feature, EngineKind::Wasmi.supports(feature));
+        }
         config
     }
 }
+
+/// Sets one feature of wasmi's validator as the table says. What wasmi cannot switch
+/// on in Tern's build is asserted off in the table at compile time.
+fn set_feature(config: &mut wasmi::Config, feature: WasmFeature, on: bool) {
+    use WasmFeature as F;
+    match feature {
+        F::MutableGlobal => config.wasm_mutable_global(on),
+        F::SaturatingFloatToInt => config.wasm_saturating_float_to_int(on),
+        F::SignExtension => config.wasm_sign_extension(on),
+        F::MultiValue => config.wasm_multi_value(on),
+        F::BulkMemory => config.wasm_bulk_memory(on),
+        // Also `gc-types` (`externref`): wasmi ties them together, and so does the
+        // table (asserted below).
+        F::ReferenceTypes => config.wasm_reference_types(on),
+        F::Floats => config.floats(on),
+        F::TailCall => config.wasm_tail_call(on),
+        F::MultiMemory => config.wasm_multi_memory(on),
+        F::ExtendedConst => config.wasm_extended_const(on),
+        F::CustomPageSizes => config.wasm_custom_page_sizes(on),
+        F::WideArithmetic => config.wasm_wide_arithmetic(on),
+        // Off without wasmi's `simd` and `memory64` cargo features, which no Tern
+        // build turns on (a device would pay flash for them); not implemented by
+        // wasmi 2.0 at all: threads, exceptions, typed function references, GC.
+        F::GcTypes
+        | F::Simd
+        | F::RelaxedSimd
+        | F::Memory64
+        | F::Threads
+        | F::Exceptions
+        | F::FunctionReferences
+        | F::Gc => config,
+    };
+}
+
+const _: () = {
+    use WasmFeature as F;
+    let wasmi = EngineKind::Wasmi;
+    assert!(wasmi.supports(F::GcTypes) == wasmi.supports(F::ReferenceTypes));
+    assert!(!wasmi.supports(F::Simd) && !wasmi.supports(F::RelaxedSimd));
+    assert!(!wasmi.supports(F::Memory64) && !wasmi.supports(F::Threads));
+    assert!(!wasmi.supports(F::Exceptions) && !wasmi.supports(F::FunctionReferences));
+    assert!(!wasmi.supports(F::Gc));
+};
 
 impl tern_core::Engine for WasmiEngine {
     type Component = WasmiComponent;
     type Instance = WasmiInstance;
 
     fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmiComponent, Error> {
-        let module =
-            Module::new(&self.engine, wasm).map_err(|e| Error::InvalidModule(e.to_string()))?;
+        let rewritten = match self.memory {
+            Some(_) => memory::import_defined_memory(wasm),
+            None => None,
+        };
+        let module = Module::new(&self.engine, rewritten.as_deref().unwrap_or(wasm))
+            .map_err(|e| Error::InvalidModule(e.to_string()))?;
         let mut linker = Linker::new(&self.engine);
         let mut linked = Vec::new();
+        let mut provided_memory = None;
         for import in module.imports() {
+            if import.module() == memory::MODULE {
+                // Only the rewrite's own import, which it appends last, is ours.
+                match import.ty() {
+                    ExternType::Memory(ty) if rewritten.is_some() && provided_memory.is_none() => {
+                        provided_memory = Some(*ty);
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             let iface = check_import(import.module(), import.name(), grant)?;
+            check_import_type(
+                import.module(),
+                import.name(),
+                iface,
+                &extern_of(import.ty()),
+            )?;
             if !linked.contains(&iface) {
                 abi::define(&mut linker, iface).map_err(|e| Error::Engine(e.to_string()))?;
                 linked.push(iface);
             }
         }
-        for name in REQUIRED_EXPORTS {
-            if module.get_export(name).is_none() {
-                return Err(Error::MissingExport(name));
-            }
-        }
+        check_exports(|name| module.get_export(name).as_ref().map(extern_of))?;
         Ok(WasmiComponent {
             module,
             linker,
             grant: grant.grant().clone(),
+            provided_memory,
         })
     }
 
@@ -144,12 +230,26 @@ impl tern_core::Engine for WasmiEngine {
         component: &WasmiComponent,
         platform: Box<dyn Platform + Send>,
     ) -> Result<WasmiInstance, Error> {
+        // Taken before the store exists, so it is given back after the store is gone
+        // (locals drop in reverse order; in the instance it is the last field).
+        let (buffer, lease) = match (component.provided_memory, self.memory) {
+            (Some(_), Some(m)) => {
+                let buffer = m.take().ok_or_else(|| {
+                    Error::Engine(
+                        "the linear memory is in use by another instance: drop it first".into(),
+                    )
+                })?;
+                (Some(buffer), Some(Lease(m)))
+            }
+            _ => (None, None),
+        };
         let data = StoreData {
             host: Host::new(component.grant.clone(), platform),
             limiter: Limiter {
                 memory_bytes: self.limits.memory_bytes as usize,
                 table_elements: self.limits.table_elements as usize,
                 hit: false,
+                memories: if buffer.is_some() { 2 } else { 1 },
             },
             memory: None,
             realloc: None,
@@ -160,10 +260,23 @@ impl tern_core::Engine for WasmiEngine {
         store
             .set_fuel(fuel)
             .map_err(|e| Error::Engine(e.to_string()))?;
-        let instance = component
-            .linker
-            .instantiate_and_start(&mut store, &component.module)
-            .map_err(|e| map_error(e, &store, &self.limits))?;
+        let instance = match (component.provided_memory, buffer) {
+            (Some(ty), Some(buffer)) => {
+                let memory =
+                    Memory::new_static(&mut store, ty, buffer).map_err(|_| Error::MemoryLimit {
+                        limit_bytes: self.limits.memory_bytes,
+                    })?;
+                let mut linker = component.linker.clone();
+                linker
+                    .define(memory::MODULE, memory::NAME, memory)
+                    .map_err(|e| Error::Engine(e.to_string()))?;
+                linker.instantiate_and_start(&mut store, &component.module)
+            }
+            _ => component
+                .linker
+                .instantiate_and_start(&mut store, &component.module),
+        }
+        .map_err(|e| map_error(e, &store, &self.limits))?;
         let memory = instance
             .get_memory(&store, "memory")
             .ok_or(Error::MissingExport("memory"))?;
@@ -199,6 +312,16 @@ impl tern_core::Engine for WasmiEngine {
         let post_health_check = post(&store, "cabi_post_health-check");
         store.data_mut().memory = Some(memory);
         store.data_mut().realloc = Some(realloc);
+        // A WASI-style reactor (a C toolchain's module) initialises itself in
+        // `_initialize`; a component runs it once everything is linked (component
+        // model #378), so Wasmtime runs it here too.
+        if let Some(initialize) = instance.get_func(&store, "_initialize") {
+            initialize
+                .typed::<(), ()>(&store)
+                .map_err(|e| sig(e, "_initialize"))?
+                .call(&mut store, ())
+                .map_err(|e| map_error(e, &store, &self.limits))?;
+        }
         Ok(WasmiInstance {
             store,
             limits: self.limits,
@@ -209,11 +332,33 @@ impl tern_core::Engine for WasmiEngine {
             post_on_event,
             post_health_check,
             poisoned: false,
+            _lease: lease,
         })
     }
 
     fn limits(&self) -> Limits {
         self.limits
+    }
+}
+
+/// An import's or export's type as `tern_core::abi` compares it with the world.
+fn extern_of(ty: &ExternType) -> Extern {
+    let val = |t: &wasmi::ValType| match t {
+        wasmi::ValType::I32 => ValType::I32,
+        wasmi::ValType::I64 => ValType::I64,
+        wasmi::ValType::F32 => ValType::F32,
+        wasmi::ValType::F64 => ValType::F64,
+        wasmi::ValType::V128 => ValType::V128,
+        wasmi::ValType::FuncRef | wasmi::ValType::ExternRef => ValType::Ref,
+    };
+    match ty {
+        ExternType::Func(f) => Extern::Func {
+            params: f.params().iter().map(val).collect(),
+            results: f.results().iter().map(val).collect(),
+        },
+        ExternType::Memory(_) => Extern::Memory,
+        ExternType::Table(_) => Extern::Table,
+        ExternType::Global(_) => Extern::Global,
     }
 }
 
@@ -228,6 +373,8 @@ pub struct WasmiInstance {
     post_on_event: Option<TypedFunc<i32, ()>>,
     post_health_check: Option<TypedFunc<i32, ()>>,
     poisoned: bool,
+    /// Last, so it is dropped after the store: gives the static memory back.
+    _lease: Option<Lease>,
 }
 
 /// Turns a wasmi error into Tern's typed error.

@@ -1,12 +1,14 @@
 //! Tern engine on Wasmtime: the signed core module becomes a component
-//! (`wit-component`, deterministic and cached) and runs with `bindgen!` host impls
-//! on the pooling allocator, under the same fuel and memory limits as on wasmi.
+//! (`wit-component`, against the runtime's own world, deterministic and cached) and
+//! runs with `bindgen!` host impls on the pooling allocator, under the same fuel and
+//! memory limits and the same wasm features table as on wasmi.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tern_core::abi::{REQUIRED_EXPORTS, check_import};
+use tern_core::abi::{Extern, ValType, check_exports, check_import, check_import_type};
+use tern_core::bundle::EngineKind;
 use tern_core::{Error, Grant, Granted, Host, Interface, Limits, Platform};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
@@ -21,7 +23,9 @@ mod bindings {
 }
 
 mod convert;
+pub mod features;
 mod host;
+pub mod world;
 
 use bindings::tern::edge as wit;
 
@@ -96,8 +100,10 @@ impl WasmtimeEngine {
     }
 
     /// The Wasmtime configuration every Tern engine uses: fuel metering on, the call
-    /// depth as a native stack limit, the pooling allocator sized by `limits`. Public so
-    /// that benchmarks measure exactly this.
+    /// depth as a native stack limit, the pooling allocator sized by `limits`, and
+    /// exactly the wasm features [`EngineKind::supports`] gives Wasmtime (every
+    /// feature Tern knows switched off first). Public so that benchmarks measure
+    /// exactly this.
     pub fn config(limits: &Limits) -> Config {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(POOL_SLOTS)
@@ -109,7 +115,8 @@ impl WasmtimeEngine {
         let mut config = Config::new();
         config
             .consume_fuel(true)
-            .wasm_custom_page_sizes(true)
+            .wasm_features(features::known(), false)
+            .wasm_features(features::engine(EngineKind::Wasmtime), true)
             // Roughly 1 KiB of native stack per wasm frame, to match wasmi's depth limit.
             .max_wasm_stack(limits.call_depth as usize * 1024)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -117,14 +124,24 @@ impl WasmtimeEngine {
     }
 
     /// Turns a core module into a component, deterministically: the same module
-    /// gives the same component bytes.
+    /// gives the same component bytes. The component's world is always the runtime's
+    /// `tern:edge/component` ([`world`]): the module's own `component-type*` custom
+    /// sections are dropped first, so a module without them runs, and one naming
+    /// another world runs as this one or not at all.
     pub fn componentize(wasm: &[u8]) -> Result<Vec<u8>, Error> {
+        let module = world::with_runtime_world(wasm)?;
         wit_component::ComponentEncoder::default()
-            .module(wasm)
+            .module(&module)
             .and_then(|e| e.validate(true).encode())
             .map_err(|e| Error::InvalidModule(format!("cannot make a component: {e:#}")))
     }
 
+    fn cached(&self, wasm: &[u8]) -> Option<wasmtime::component::Component> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(wasm).cloned()
+    }
+
+    /// Compiles a module [`features::validate`] accepted, once.
     fn compile(&self, wasm: &[u8]) -> Result<wasmtime::component::Component, Error> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.get(wasm) {
@@ -138,36 +155,102 @@ impl WasmtimeEngine {
     }
 }
 
-/// Checks the core module's imports and exports before anything is compiled.
+/// Checks the core module's imports and exports against the grant and the world
+/// before it is componentized, with the same `tern_core::abi` checks, in the same
+/// order, as wasmi's load: a module that does not fit is refused alike by both.
 fn check_module(wasm: &[u8], grant: &Grant) -> Result<Vec<Interface>, Error> {
+    use wasmparser::{CompositeInnerType, ExternalKind, Payload, TypeRef};
+    let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
+    // Function types by type index (`None` for struct and array types), and the type
+    // index of every function, imported ones first.
+    let mut types: Vec<Option<wasmparser::FuncType>> = Vec::new();
+    let mut funcs: Vec<u32> = Vec::new();
+    let mut exports: Vec<(String, Extern)> = Vec::new();
     let mut ifaces = Vec::new();
-    let mut exports = Vec::new();
+    let func = |types: &[Option<wasmparser::FuncType>], index: Option<u32>| {
+        let ty = index
+            .and_then(|i| types.get(i as usize))
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::InvalidModule("a function with no function type".into()))?;
+        let vals = |v: &[wasmparser::ValType]| v.iter().map(|t| val_type(*t)).collect();
+        Ok::<_, Error>(Extern::Func {
+            params: vals(ty.params()),
+            results: vals(ty.results()),
+        })
+    };
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
         match payload.map_err(invalid)? {
-            wasmparser::Payload::ImportSection(reader) => {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.map_err(invalid)?.into_types() {
+                        types.push(match sub.composite_type.inner {
+                            CompositeInnerType::Func(f) => Some(f),
+                            _ => None,
+                        });
+                    }
+                }
+            }
+            Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     let import = import.map_err(invalid)?;
                     let iface = check_import(import.module, import.name, grant)?;
+                    let found = match import.ty {
+                        TypeRef::Func(t) | TypeRef::FuncExact(t) => {
+                            funcs.push(t);
+                            func(&types, Some(t))?
+                        }
+                        TypeRef::Memory(_) => Extern::Memory,
+                        TypeRef::Table(_) => Extern::Table,
+                        TypeRef::Global(_) => Extern::Global,
+                        TypeRef::Tag(_) => Extern::Tag,
+                    };
+                    check_import_type(import.module, import.name, iface, &found)?;
                     if !ifaces.contains(&iface) {
                         ifaces.push(iface);
                     }
                 }
             }
-            wasmparser::Payload::ExportSection(reader) => {
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    funcs.push(ty.map_err(invalid)?);
+                }
+            }
+            Payload::ExportSection(reader) => {
                 for export in reader {
-                    exports.push(export.map_err(invalid)?.name.to_string());
+                    let export = export.map_err(invalid)?;
+                    let found = match export.kind {
+                        ExternalKind::Func | ExternalKind::FuncExact => {
+                            func(&types, funcs.get(export.index as usize).copied())?
+                        }
+                        ExternalKind::Memory => Extern::Memory,
+                        ExternalKind::Table => Extern::Table,
+                        ExternalKind::Global => Extern::Global,
+                        ExternalKind::Tag => Extern::Tag,
+                    };
+                    exports.push((export.name.to_string(), found));
                 }
             }
             _ => {}
         }
     }
-    for name in REQUIRED_EXPORTS {
-        if !exports.iter().any(|e| e == name) {
-            return Err(Error::MissingExport(name));
-        }
-    }
+    check_exports(|name| {
+        exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e.clone())
+    })?;
     Ok(ifaces)
+}
+
+fn val_type(t: wasmparser::ValType) -> ValType {
+    match t {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(_) => ValType::Ref,
+    }
 }
 
 fn link(linker: &mut Linker<Ctx>, iface: Interface) -> wasmtime::Result<()> {
@@ -187,8 +270,17 @@ impl tern_core::Engine for WasmtimeEngine {
     type Instance = WasmtimeInstance;
 
     fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmtimeComponent, Error> {
+        // In wasmi's order: validation (under the engine's features) first, then the
+        // fit to the grant and the world. A cached module has been validated.
+        let cached = self.cached(wasm);
+        if cached.is_none() {
+            features::validate(wasm, EngineKind::Wasmtime)?;
+        }
         let ifaces = check_module(wasm, grant)?;
-        let component = self.compile(wasm)?;
+        let component = match cached {
+            Some(c) => c,
+            None => self.compile(wasm)?,
+        };
         let mut linker = Linker::new(&self.engine);
         let engine_err = |e: wasmtime::Error| Error::Engine(format!("{e:#}"));
         wit::types::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c).map_err(engine_err)?;

@@ -1,5 +1,5 @@
 //! `tern sign`: a signed bundle, refused before it is written if a `--board` would
-//! refuse to install it.
+//! refuse to install it or a targeted engine could not run it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,10 +25,12 @@ pub struct Args {
     #[arg(long)]
     counter: u64,
     /// A board the bundle is for; repeatable. Its install policy must accept the
-    /// bundle (see --sign-anyway).
+    /// bundle, and its engine must run the wasm: a feature the engine lacks (SIMD on a
+    /// wasmi board) is refused (see --sign-anyway).
     #[arg(long = "board")]
     boards: Vec<String>,
-    /// An engine the bundle is for (any board running it); repeatable.
+    /// An engine the bundle is for (any board running it); repeatable. The engine must
+    /// run the wasm (see --board).
     #[arg(long = "engine", value_parser = engine_arg())]
     engines: Vec<EngineKind>,
     /// Component name, 1 to 64 characters of a-z, 0-9 and - (default: the file name
@@ -45,7 +47,8 @@ pub struct Args {
     grants: Vec<String>,
     /// Write the bundle even if a board named with --board would refuse it (the
     /// refusal is still printed). Without it, tern sign checks each --board's
-    /// install policy first, as `tern verify` does, and writes nothing if one refuses.
+    /// install policy and each target's engine first, as `tern verify` does, and
+    /// writes nothing if one refuses.
     #[arg(long)]
     sign_anyway: bool,
     /// Where to write the bundle.
