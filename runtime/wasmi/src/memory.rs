@@ -245,4 +245,21 @@ mod tests {
         let mut p = 0;
         assert_eq!(leb(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], &mut p), None);
     }
+
+    proptest::proptest! {
+        /// Any bytes: an answer, never a panic; a rewrite keeps the header and grows
+        /// by no more than the new import (plus a new section header and counts).
+        #[test]
+        fn any_bytes_are_rewritten_or_left_alone(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..256), with_memory in proptest::bool::ANY) {
+            let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+            if with_memory {
+                push_section(&mut wasm, 5, &[1, 0, 1]);
+            }
+            wasm.extend_from_slice(&tail);
+            if let Some(out) = import_defined_memory(&wasm) {
+                proptest::prop_assert_eq!(&out[..8], &wasm[..8]);
+                proptest::prop_assert!(out.len() <= wasm.len() + expected_entry().len() + 16);
+            }
+        }
+    }
 }
