@@ -86,42 +86,14 @@ impl Client {
         body: Vec<u8>,
     ) -> Result<Response, ClientError> {
         let what = format!("{method} {path}");
+        let resp = self
+            .request(method, path, content_type, range_from, body)
+            .await?;
         let err = |reason: String| ClientError {
             what: what.clone(),
             reason,
             status: None,
         };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
-            .await
-            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(hyper::header::HOST, &self.authority)
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {}", self.token),
-            );
-        if let Some(ct) = content_type {
-            req = req.header(hyper::header::CONTENT_TYPE, ct);
-        }
-        if let Some(from) = range_from {
-            req = req.header(hyper::header::RANGE, format!("bytes={from}-"));
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| err(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| err(e.to_string()))?;
         let status = resp.status();
         let content_range = resp
             .headers()
@@ -162,42 +134,16 @@ impl Client {
         mut sink: impl FnMut(Piece<'_>) -> bool,
     ) -> Result<(), ClientError> {
         let what = format!("{method} {path}");
+        // A device request's body is a postcard message, or nothing.
+        let content_type = (!body.is_empty()).then_some("application/octet-stream");
+        let resp = self
+            .request(method, path, content_type, range_from, body)
+            .await?;
         let err = |reason: String| ClientError {
             what: what.clone(),
             reason,
             status: None,
         };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
-            .await
-            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(hyper::header::HOST, &self.authority)
-            .header(
-                hyper::header::AUTHORIZATION,
-                format!("Bearer {}", self.token),
-            );
-        if !body.is_empty() {
-            req = req.header(hyper::header::CONTENT_TYPE, "application/octet-stream");
-        }
-        if let Some(from) = range_from {
-            req = req.header(hyper::header::RANGE, format!("bytes={from}-"));
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| err(e.to_string()))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| err(e.to_string()))?;
         if !sink(Piece::Status(resp.status().as_u16())) {
             return Ok(());
         }
@@ -212,6 +158,54 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Sends one request on a fresh connection (with the bearer token, and a `Range`
+    /// from `range_from` if given) and returns the answer's head, its body unread.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        range_from: Option<u64>,
+        body: Vec<u8>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let err = |reason: String| ClientError {
+            what: format!("{method} {path}"),
+            reason,
+            status: None,
+        };
+        let stream = tokio::net::TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            );
+        if let Some(ct) = content_type {
+            req = req.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        if let Some(from) = range_from {
+            req = req.header(hyper::header::RANGE, format!("bytes={from}-"));
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| err(e.to_string()))?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| err(e.to_string()))
     }
 
     /// An admin JSON call.
