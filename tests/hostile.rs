@@ -67,6 +67,10 @@ fn check(name: &str, class: ErrorClass, cause: &str) {
     let (b, cb) = misbehave(&wasmtime, name);
     assert_eq!(a.class(), class, "{name} on wasmi: {a}");
     assert_eq!(b.class(), class, "{name} on wasmtime: {b}");
+    assert_eq!(
+        a, b,
+        "{name}: the same error, message included, on both engines"
+    );
     for e in [&a, &b] {
         assert!(
             e.to_string().contains(cause),
@@ -372,6 +376,175 @@ fn wasm_features_are_those_of_each_engines_table() {
         e.contains("wasmtime does not support the `threads` proposal"),
         "{e}"
     );
+}
+
+/// Limits small enough for the modules below to exceed: 16 pages, 100 table elements.
+const SMALL: Limits = Limits {
+    memory_bytes: 1024 * 1024,
+    table_elements: 100,
+    ..Limits::HOST
+};
+
+/// The first error of loading `wasm` (development grant) and instantiating it, on each
+/// engine under `limits`: wasmi then Wasmtime.
+fn first_error(wasm: &[u8], limits: Limits) -> [Option<Error>; 2] {
+    fn on<E: Engine>(engine: &E, wasm: &[u8]) -> Option<Error> {
+        let component = match engine.load(wasm, &dev(&Grant::development())) {
+            Ok(c) => c,
+            Err(e) => return Some(e),
+        };
+        engine
+            .instantiate(&component, Box::new(SimPlatform::default()))
+            .err()
+    }
+    let wasmi = tern_wasmi::WasmiEngine::new(limits);
+    let wasmtime = tern_wasmtime::WasmtimeEngine::new(limits).unwrap();
+    [on(&wasmi, wasm), on(&wasmtime, wasm)]
+}
+
+/// `EXPORTS` and `HEALTH_CHECK` with a memory of `memory` (its limits) and `rest`.
+fn module_with(memory: &str, rest: &str) -> Vec<u8> {
+    let exports = EXPORTS.replace(
+        r#"(memory (export "memory") 1)"#,
+        &format!(r#"(memory (export "memory") {memory})"#),
+    );
+    wat::parse_str(format!("(module {exports} {HEALTH_CHECK} {rest})")).unwrap()
+}
+
+/// An initial memory over `Limits::memory_bytes` is `MemoryLimit` on both engines, as
+/// growing past it is (Wasmtime refuses it at load, since its pooling allocator would
+/// not compile it; wasmi, which does not show a module's memories, when it creates
+/// the memory at instantiation). One exactly at the limit runs on both.
+#[test]
+fn an_initial_memory_over_the_limit_is_a_memory_limit_on_both_engines() {
+    let limit = Error::MemoryLimit {
+        limit_bytes: SMALL.memory_bytes,
+    };
+    for memory in ["17", "17 17", "100 200"] {
+        let [a, b] = first_error(&module_with(memory, ""), SMALL);
+        assert_eq!(a.as_ref(), Some(&limit), "memory {memory} on wasmi");
+        assert_eq!(b.as_ref(), Some(&limit), "memory {memory} on wasmtime");
+    }
+    // At the limit, or growable past it: the limit applies when it grows.
+    for memory in ["16", "1 100"] {
+        assert_eq!(
+            first_error(&module_with(memory, ""), SMALL),
+            [None, None],
+            "memory {memory}"
+        );
+    }
+}
+
+/// An initial table over `Limits::table_elements` is `MemoryLimit` on both engines,
+/// as growing a table past it is; one at the limit runs on both.
+#[test]
+fn an_initial_table_over_the_limit_is_a_memory_limit_on_both_engines() {
+    let limit = Error::MemoryLimit {
+        limit_bytes: SMALL.memory_bytes,
+    };
+    for table in [
+        "(table 101 funcref)",
+        r#"(table (export "t") 101 funcref)"#,
+        "(table 1000 2000 funcref)",
+    ] {
+        let [a, b] = first_error(&module_with("1", table), SMALL);
+        assert_eq!(a.as_ref(), Some(&limit), "{table} on wasmi");
+        assert_eq!(b.as_ref(), Some(&limit), "{table} on wasmtime");
+    }
+    assert_eq!(
+        first_error(&module_with("1", "(table 100 funcref)"), SMALL),
+        [None, None]
+    );
+}
+
+/// A start function (or a reactor's `_initialize`) that traps fails instantiation
+/// with the same `Error::Trap`, message included, on both engines: the trap's own
+/// description, without Wasmtime's `wasm trap: ` prefix or a backtrace.
+#[test]
+fn a_trapping_start_function_is_the_same_trap_on_both_engines() {
+    use tern_core::error::TrapKind;
+    let cases = [
+        (
+            "(func $boot unreachable) (start $boot)",
+            TrapKind::Unreachable,
+        ),
+        (
+            "(func $boot i32.const 1 i32.const 0 i32.div_u drop) (start $boot)",
+            TrapKind::IntegerDivisionByZero,
+        ),
+        (
+            "(func $boot i32.const 70000 i32.load drop) (start $boot)",
+            TrapKind::MemoryOutOfBounds,
+        ),
+        (
+            r#"(data (i32.const 70000) "x")"#,
+            TrapKind::MemoryOutOfBounds,
+        ),
+        (
+            r#"(func (export "_initialize") unreachable)"#,
+            TrapKind::Unreachable,
+        ),
+    ];
+    for (rest, kind) in cases {
+        let trap = Error::Trap(kind.message().into());
+        let [a, b] = first_error(&module_with("1", rest), Limits::HOST);
+        assert_eq!(a.as_ref(), Some(&trap), "{rest} on wasmi");
+        assert_eq!(b.as_ref(), Some(&trap), "{rest} on wasmtime");
+        let text = trap.to_string();
+        assert!(
+            !text.contains("wasm trap") && !text.contains('\n'),
+            "{text}"
+        );
+    }
+}
+
+/// An import of the world's name that is not a function, or a function with another
+/// result (the test above has other parameters), is the same `TypeMismatch` on both
+/// engines, at load.
+#[test]
+fn imports_of_another_kind_or_result_are_the_same_type_mismatch() {
+    let mismatch = |item: &str, expected: &str, found: &str| Error::TypeMismatch {
+        item: item.into(),
+        expected: expected.into(),
+        found: found.into(),
+    };
+    let log = "func (i32, i32, i32) -> ()";
+    let cases = [
+        (
+            r#"(import "tern:edge/log@0.1.0" "log" (memory 1))"#,
+            mismatch("tern:edge/log@0.1.0#log", log, "a memory"),
+        ),
+        (
+            r#"(import "tern:edge/log@0.1.0" "log" (global i32))"#,
+            mismatch("tern:edge/log@0.1.0#log", log, "a global"),
+        ),
+        (
+            r#"(import "tern:edge/log@0.1.0" "log" (table 1 funcref))"#,
+            mismatch("tern:edge/log@0.1.0#log", log, "a table"),
+        ),
+        (
+            r#"(import "tern:edge/clock@0.1.0" "now-ms" (func (result i32)))"#,
+            mismatch(
+                "tern:edge/clock@0.1.0#now-ms",
+                "func () -> (i64)",
+                "func () -> (i32)",
+            ),
+        ),
+        (
+            r#"(import "tern:edge/gpio@0.1.0" "get" (func (param i32 i32) (result i32)))"#,
+            mismatch(
+                "tern:edge/gpio@0.1.0#get",
+                "func (i32, i32) -> ()",
+                "func (i32, i32) -> (i32)",
+            ),
+        ),
+    ];
+    for (import, expected) in cases {
+        let w = wat::parse_str(format!("(module {import} {EXPORTS} {HEALTH_CHECK})")).unwrap();
+        let [a, b] = first_error(&w, Limits::HOST);
+        assert_eq!(a.as_ref(), Some(&expected), "{import} on wasmi");
+        assert_eq!(b.as_ref(), Some(&expected), "{import} on wasmtime");
+    }
 }
 
 /// Test components run unsigned: their grant is given by name, not by a board's policy.

@@ -38,8 +38,9 @@ Tasks:
 demo and test first install what a fresh machine lacks: the wasm32 and thumbv7em
 Rust targets (rustup) and qemu-system-arm (apt-get, as root).
   fuzz [--seconds N]
-              run the bundle-parser fuzz target (cargo-fuzz, nightly) for N seconds
-              (default 60); skipped with a message when cargo-fuzz is missing
+              run each fuzz target (cargo-fuzz, nightly: the bundle parser, the
+              device-image decoder) for N seconds (default 60); skipped with a
+              message when cargo-fuzz is missing
   bench [--device [--profile] | --interp]
               criterion benchmarks of both engines next to the bare engines (prints
               the ratios), interpreter speed on one compute loop (wasmi as Tern ships
@@ -384,7 +385,8 @@ fn test() -> Result<(), String> {
         ]),
         "the QEMU devices end to end (firmware on mps2-an386 and mps2-an505, smoltcp, fleet server on loopback)",
     )?;
-    fuzz(60)?;
+    // Both targets, 30 s each: the minute the bundle parser alone used to have.
+    fuzz(30)?;
     println!("xtask: all tests passed");
     Ok(())
 }
@@ -544,8 +546,15 @@ fn board_edit_changes_policy() -> Result<(), String> {
     Ok(())
 }
 
-/// `cargo xtask fuzz`: the bundle parser under libFuzzer for `seconds`, starting from
-/// the committed seed corpus; new inputs go to target/fuzz-corpus.
+/// The cargo-fuzz targets in tests/fuzz, each with its committed seed corpus
+/// (tests/fuzz/corpus/<target>).
+const FUZZ_TARGETS: [(&str, &str); 2] = [
+    ("bundle_parse", "the bundle parser"),
+    ("device_image", "the device-image decoder"),
+];
+
+/// `cargo xtask fuzz`: each fuzz target under libFuzzer for `seconds`, starting from
+/// its committed seed corpus; new inputs go to target/fuzz-corpus/<target>.
 fn fuzz(seconds: u32) -> Result<(), String> {
     let available = Command::new("cargo")
         .args(["+nightly", "fuzz", "--version"])
@@ -559,30 +568,30 @@ fn fuzz(seconds: u32) -> Result<(), String> {
         return Ok(());
     }
     let root = root();
-    let scratch = root.join("target/fuzz-corpus/bundle_parse");
-    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    // Not `$CARGO`: the fuzz target needs the nightly toolchain, chosen by `+nightly`.
-    let mut cmd = Command::new("cargo");
-    cmd.current_dir(&root)
-        .env_remove("RUSTC")
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .args([
-            "+nightly",
-            "fuzz",
-            "run",
-            "--fuzz-dir",
-            "tests/fuzz",
-            "bundle_parse",
-        ])
-        .arg(&scratch)
-        .arg(root.join("tests/fuzz/corpus/bundle_parse"))
-        .args([
-            "--",
-            &format!("-max_total_time={seconds}"),
-            "-max_len=65536",
-        ]);
-    step(
-        &mut cmd,
-        &format!("fuzzing the bundle parser for {seconds} s"),
-    )
+    for (target, what) in FUZZ_TARGETS {
+        let scratch = root.join("target/fuzz-corpus").join(target);
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        // Not `$CARGO`: the fuzz target needs the nightly toolchain, chosen by `+nightly`.
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&root)
+            .env_remove("RUSTC")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args([
+                "+nightly",
+                "fuzz",
+                "run",
+                "--fuzz-dir",
+                "tests/fuzz",
+                target,
+            ])
+            .arg(&scratch)
+            .arg(root.join("tests/fuzz/corpus").join(target))
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-max_len=65536",
+            ]);
+        step(&mut cmd, &format!("fuzzing {what} for {seconds} s"))?;
+    }
+    Ok(())
 }

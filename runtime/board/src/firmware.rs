@@ -26,8 +26,11 @@ use crate::{BOARD_FILE, device_code, generate, memory_x, parse_board};
 /// network buffers, the module while it loads. Measured, not guessed: the QEMU
 /// end-to-end test checks the heap's peak after every run (downloads, trials, the
 /// `fill` fixture at the board's whole linear memory) against this; the largest on
-/// mps2-an386 was 122,517 bytes, on the first boot (download, trial and run).
-pub const ENGINE_PEAK: u32 = 120 * 1024;
+/// mps2-an386 was 124,786 bytes, on the first boot (download, trial and run), since the
+/// canonical ABI is driven by the world's description (122,517 with hand-written
+/// shims: the description, each import's calling convention and the export calls'
+/// values cost about 2.2 KiB).
+pub const ENGINE_PEAK: u32 = 124 * 1024;
 
 /// Stated headroom above the measured peak, for allocations the tests do not reach
 /// and for fragmentation of the linked-list heap.

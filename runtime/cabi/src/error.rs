@@ -257,6 +257,144 @@ impl fmt::Display for AbiError {
 
 impl core::error::Error for AbiError {}
 
+/// The kind of an ABI fault, as every engine can tell it: what an engine reports to
+/// the embedder, in [`AbiFault::summary`]'s fixed wording.
+///
+/// [`AbiError`]'s `Display` says exactly what went wrong, with the pointers and
+/// lengths (for debug logs); a summary is short, fixed and free of addresses, so that
+/// two engines that found the same fault report it with the same text. The
+/// categories are the ones an engine with its own component runtime (Wasmtime)
+/// tells apart too: which pointer was misaligned, but not which range ran past the end
+/// of memory or whether a list or string was over the ABI's length limit (in a linear
+/// memory under 256 MiB such a list or string cannot fit, so it is out of bounds
+/// there as well).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AbiFault {
+    /// The return-area pointer the guest passed to an imported function is not
+    /// aligned to the result.
+    ReturnAreaMisaligned,
+    /// The pointer to an imported function's parameters in memory is not aligned.
+    ParamsMisaligned,
+    /// The pointer to its result an export returned is not aligned.
+    ResultMisaligned,
+    /// A list's pointer is not aligned to its elements.
+    ListMisaligned,
+    /// A string's pointer is not aligned to its code units.
+    StringMisaligned,
+    /// `cabi_realloc` returned a pointer that is not aligned as asked.
+    ReallocMisaligned,
+    /// Any other pointer is not aligned (a value loaded or stored directly).
+    PointerMisaligned,
+    /// A pointer and length run past the end of linear memory or of the 32-bit
+    /// address space, or a list or string is longer than the ABI allows.
+    OutOfBounds,
+    /// A string's bytes are not UTF-8.
+    InvalidUtf8,
+    /// A `char` is a surrogate or past U+10FFFF.
+    InvalidChar,
+    /// A variant, enum, option or result discriminant names no case.
+    InvalidDiscriminant,
+    /// The host handed over a value that is not of its type (a bug in the host).
+    HostValue,
+    /// The engine passed core values that do not match the function's core
+    /// signature, or used a function's ABI with another type table (a bug in the
+    /// engine).
+    CoreSignature,
+    /// The host could not allocate room for a lifted value.
+    HostOutOfMemory,
+    /// A fault the engine reported that is none of the above.
+    Other,
+}
+
+impl AbiFault {
+    /// Every kind, in declaration order.
+    pub const ALL: [AbiFault; 15] = [
+        AbiFault::ReturnAreaMisaligned,
+        AbiFault::ParamsMisaligned,
+        AbiFault::ResultMisaligned,
+        AbiFault::ListMisaligned,
+        AbiFault::StringMisaligned,
+        AbiFault::ReallocMisaligned,
+        AbiFault::PointerMisaligned,
+        AbiFault::OutOfBounds,
+        AbiFault::InvalidUtf8,
+        AbiFault::InvalidChar,
+        AbiFault::InvalidDiscriminant,
+        AbiFault::HostValue,
+        AbiFault::CoreSignature,
+        AbiFault::HostOutOfMemory,
+        AbiFault::Other,
+    ];
+
+    /// The fault's summary: short, fixed, without addresses or lengths; the same
+    /// text on every engine.
+    pub const fn summary(self) -> &'static str {
+        match self {
+            AbiFault::ReturnAreaMisaligned => "return area pointer not aligned",
+            AbiFault::ParamsMisaligned => "parameter area pointer not aligned",
+            AbiFault::ResultMisaligned => "result pointer not aligned",
+            AbiFault::ListMisaligned => "list pointer not aligned",
+            AbiFault::StringMisaligned => "string pointer not aligned",
+            AbiFault::ReallocMisaligned => "cabi_realloc result not aligned",
+            AbiFault::PointerMisaligned => "pointer not aligned",
+            AbiFault::OutOfBounds => "pointer/length out of bounds of memory",
+            AbiFault::InvalidUtf8 => "string is not valid UTF-8",
+            AbiFault::InvalidChar => "char is not a Unicode scalar value",
+            AbiFault::InvalidDiscriminant => "invalid discriminant",
+            AbiFault::HostValue => "host value does not match its type",
+            AbiFault::CoreSignature => "core values do not match the core signature",
+            AbiFault::HostOutOfMemory => "host out of memory for a lifted value",
+            AbiFault::Other => "canonical ABI violation",
+        }
+    }
+}
+
+impl fmt::Display for AbiFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.summary())
+    }
+}
+
+impl AbiError {
+    /// The kind of fault, as every engine can tell it (see [`AbiFault`]).
+    pub fn fault(&self) -> AbiFault {
+        match self {
+            AbiError::Misaligned { what, .. } => match *what {
+                "return area" => AbiFault::ReturnAreaMisaligned,
+                "parameters" => AbiFault::ParamsMisaligned,
+                "result" => AbiFault::ResultMisaligned,
+                "list" => AbiFault::ListMisaligned,
+                "string" => AbiFault::StringMisaligned,
+                "cabi_realloc result" => AbiFault::ReallocMisaligned,
+                _ => AbiFault::PointerMisaligned,
+            },
+            AbiError::OutOfBounds { .. }
+            | AbiError::AddressOverflow { .. }
+            | AbiError::ListTooLong { .. }
+            | AbiError::StringTooLong { .. } => AbiFault::OutOfBounds,
+            AbiError::InvalidUtf8 { .. } => AbiFault::InvalidUtf8,
+            AbiError::InvalidChar { .. } => AbiFault::InvalidChar,
+            AbiError::InvalidDiscriminant { .. } => AbiFault::InvalidDiscriminant,
+            AbiError::ValueMismatch { .. }
+            | AbiError::LengthMismatch { .. }
+            | AbiError::PayloadMismatch { .. }
+            | AbiError::UnknownFlags { .. } => AbiFault::HostValue,
+            AbiError::FlatCount { .. }
+            | AbiError::FlatType { .. }
+            | AbiError::UnknownType { .. }
+            | AbiError::TypesMismatch => AbiFault::CoreSignature,
+            AbiError::OutOfHostMemory { .. } => AbiFault::HostOutOfMemory,
+        }
+    }
+
+    /// A short, fixed, address-free summary of the fault: [`AbiFault::summary`] of
+    /// [`AbiError::fault`]. What an engine reports; `Display` has the details.
+    pub fn summary(&self) -> &'static str {
+        self.fault().summary()
+    }
+}
+
 /// The range of `len` bytes at `ptr` in a linear memory of `memory_len` bytes, or
 /// [`AbiError::OutOfBounds`]: the one bounds check a [`Memory`](crate::Memory)
 /// implementation needs.
@@ -269,5 +407,143 @@ pub fn check_range(ptr: u32, len: usize, memory_len: usize) -> Result<Range<usiz
             len: len as u64,
             memory_len: memory_len as u64,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every summary is its own, and none carries a number (an address, a length,
+    /// a discriminant) or a line break.
+    #[test]
+    fn summaries_are_distinct_and_address_free() {
+        for (i, a) in AbiFault::ALL.iter().enumerate() {
+            let s = a.summary();
+            assert!(!s.is_empty());
+            let words = s.replace("UTF-8", "UTF");
+            assert!(
+                !words.contains(|c: char| c.is_ascii_digit() || c == '\n'),
+                "{s}"
+            );
+            assert_eq!(alloc::format!("{a}"), s);
+            for b in &AbiFault::ALL[i + 1..] {
+                assert_ne!(s, b.summary(), "{a:?} and {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_error_has_its_fault() {
+        let misaligned = |what| AbiError::Misaligned {
+            what,
+            ptr: 6,
+            align: 4,
+        };
+        let cases = [
+            (misaligned("return area"), AbiFault::ReturnAreaMisaligned),
+            (misaligned("parameters"), AbiFault::ParamsMisaligned),
+            (misaligned("result"), AbiFault::ResultMisaligned),
+            (misaligned("list"), AbiFault::ListMisaligned),
+            (misaligned("string"), AbiFault::StringMisaligned),
+            (
+                misaligned("cabi_realloc result"),
+                AbiFault::ReallocMisaligned,
+            ),
+            (misaligned("value"), AbiFault::PointerMisaligned),
+            (
+                AbiError::OutOfBounds {
+                    ptr: 0xffff_0000,
+                    len: 10,
+                    memory_len: 65536,
+                },
+                AbiFault::OutOfBounds,
+            ),
+            (
+                AbiError::AddressOverflow {
+                    ptr: 0xffff_fff0,
+                    len: 32,
+                },
+                AbiFault::OutOfBounds,
+            ),
+            (
+                AbiError::ListTooLong {
+                    len: 1 << 28,
+                    elem_size: 40,
+                },
+                AbiFault::OutOfBounds,
+            ),
+            (
+                AbiError::StringTooLong { len: 1 << 28 },
+                AbiFault::OutOfBounds,
+            ),
+            (
+                AbiError::InvalidUtf8 {
+                    ptr: 300,
+                    len: 2,
+                    valid_up_to: 0,
+                },
+                AbiFault::InvalidUtf8,
+            ),
+            (
+                AbiError::InvalidChar { value: 0xd800 },
+                AbiFault::InvalidChar,
+            ),
+            (
+                AbiError::InvalidDiscriminant { value: 2, cases: 2 },
+                AbiFault::InvalidDiscriminant,
+            ),
+            (
+                AbiError::ValueMismatch {
+                    expected: "u32",
+                    found: "string",
+                },
+                AbiFault::HostValue,
+            ),
+            (
+                AbiError::LengthMismatch {
+                    what: "record",
+                    expected: 2,
+                    found: 3,
+                },
+                AbiFault::HostValue,
+            ),
+            (
+                AbiError::PayloadMismatch {
+                    case: 1,
+                    expected: true,
+                },
+                AbiFault::HostValue,
+            ),
+            (
+                AbiError::UnknownFlags { bits: 8, count: 3 },
+                AbiFault::HostValue,
+            ),
+            (
+                AbiError::FlatCount {
+                    expected: 2,
+                    found: 1,
+                },
+                AbiFault::CoreSignature,
+            ),
+            (
+                AbiError::FlatType {
+                    index: 0,
+                    expected: FlatType::I32,
+                    found: FlatType::I64,
+                },
+                AbiFault::CoreSignature,
+            ),
+            (AbiError::UnknownType { id: 9 }, AbiFault::CoreSignature),
+            (AbiError::TypesMismatch, AbiFault::CoreSignature),
+            (
+                AbiError::OutOfHostMemory { bytes: 1 << 40 },
+                AbiFault::HostOutOfMemory,
+            ),
+        ];
+        for (e, fault) in cases {
+            assert_eq!(e.fault(), fault, "{e}");
+            assert_eq!(e.summary(), fault.summary());
+        }
     }
 }

@@ -185,6 +185,7 @@ impl FuncAbi {
     /// `args` must match [`import_signature`](FuncAbi::import_signature). Parameters
     /// in memory are read from the pointer the guest passed, after checking its
     /// alignment and bounds.
+    #[inline]
     pub fn lift_params<M: Memory>(
         &self,
         types: &Types,
@@ -248,6 +249,7 @@ impl FuncAbi {
     /// function without one). A flat result is returned as the core function's result;
     /// a result in memory is stored at the return-area pointer, the last of `args`,
     /// after checking its alignment and bounds, and `None` is returned.
+    #[inline]
     pub fn lower_result<M: Memory>(
         &self,
         types: &Types,

@@ -73,7 +73,7 @@ mod scalar;
 mod types;
 mod val;
 
-pub use error::{AbiError, check_range};
+pub use error::{AbiError, AbiFault, check_range};
 pub use func::{CoreSignature, FuncAbi, FuncType, ResultAbi};
 pub use memory::Memory;
 pub use types::{Flat, FlatType, ResourceId, TypeError, TypeId, TypeNode, Types, TypesBuilder};

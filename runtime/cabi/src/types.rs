@@ -90,6 +90,13 @@ pub enum TypeNode {
 }
 
 impl TypeNode {
+    /// Whether values of this type are one core value that owns nothing: the
+    /// integers, floats, `bool`, `char`, enums, flags and handles. Their `Val`s hold
+    /// no heap memory.
+    pub fn is_scalar(&self) -> bool {
+        crate::scalar::Scalar::of(self).is_some()
+    }
+
     /// The type's name in WIT, for messages (`"record"`, `"u32"`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -673,6 +680,38 @@ impl Types {
     /// The node `id` refers to, if the table has it.
     pub fn node(&self, id: TypeId) -> Option<&TypeNode> {
         self.nodes.get(id.0 as usize)
+    }
+
+    /// Whether type `a` of this table and type `b` of `other` are the same type,
+    /// node by node (tables number their nodes independently). Two descriptions of
+    /// one WIT function agree exactly when their parameter and result types do.
+    pub fn same(&self, a: TypeId, other: &Types, b: TypeId) -> bool {
+        let (Some(x), Some(y)) = (self.node(a), other.node(b)) else {
+            return false;
+        };
+        let ids = |xs: &[TypeId], ys: &[TypeId]| {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| self.same(*x, other, *y))
+        };
+        let opt = |x: &Option<TypeId>, y: &Option<TypeId>| match (x, y) {
+            (None, None) => true,
+            (Some(x), Some(y)) => self.same(*x, other, *y),
+            _ => false,
+        };
+        // Node ids only point backwards (checked by `Types::new`), so this ends.
+        match (x, y) {
+            (TypeNode::List(x), TypeNode::List(y)) | (TypeNode::Option(x), TypeNode::Option(y)) => {
+                self.same(*x, other, *y)
+            }
+            (TypeNode::Record(xs), TypeNode::Record(ys))
+            | (TypeNode::Tuple(xs), TypeNode::Tuple(ys)) => ids(xs, ys),
+            (TypeNode::Variant(xs), TypeNode::Variant(ys)) => {
+                xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| opt(x, y))
+            }
+            (TypeNode::Result { ok: xo, err: xe }, TypeNode::Result { ok: yo, err: ye }) => {
+                opt(xo, yo) && opt(xe, ye)
+            }
+            (x, y) => x == y,
+        }
     }
 
     /// The spec's `elem_size`: the bytes a value of this type takes in memory.

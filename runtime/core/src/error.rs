@@ -5,6 +5,10 @@ use core::fmt;
 
 use crate::wit::Interface;
 
+/// The kinds of canonical-ABI fault, whose summaries are [`Error::Abi`]'s messages on
+/// both engines (`tern_cabi`'s, re-exported for engines that do not lift through it).
+pub use tern_cabi::AbiFault;
+
 /// Why a component could not be loaded or a call did not complete.
 ///
 /// A component returning `Err(string)` from a handler is not an `Error`: that is the
@@ -49,9 +53,12 @@ pub enum Error {
     },
     /// The call stack overflowed (runaway recursion).
     StackOverflow,
-    /// The component trapped (`unreachable`, out-of-bounds access, division by zero, ...).
+    /// The component trapped (`unreachable`, out-of-bounds access, division by zero,
+    /// ...): the message is a [`TrapKind`]'s, the same on both engines.
     Trap(String),
-    /// The component broke the canonical ABI (bad pointer, invalid UTF-8, bad discriminant).
+    /// The component broke the canonical ABI (bad pointer, invalid UTF-8, bad
+    /// discriminant): the message is an [`AbiFault`]'s summary, the same on both
+    /// engines, without addresses or engine text.
     Abi(String),
     /// An earlier call failed fatally; instantiate the component again.
     Poisoned,
@@ -119,6 +126,50 @@ impl Error {
                 | ErrorClass::Poisoned
                 | ErrorClass::Engine
         )
+    }
+}
+
+/// A trap of the component's own code, worded once for both engines: its
+/// [`message`](TrapKind::message) is [`Error::Trap`]'s. Running out of fuel or stack
+/// and hitting a limit are errors of their own ([`Error::FuelExhausted`],
+/// [`Error::StackOverflow`], [`Error::MemoryLimit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TrapKind {
+    /// An `unreachable` instruction.
+    Unreachable,
+    /// A load or store outside linear memory.
+    MemoryOutOfBounds,
+    /// A table access outside the table.
+    TableOutOfBounds,
+    /// An indirect call through a null table entry.
+    IndirectCallToNull,
+    /// An indirect call to a function of another type.
+    BadSignature,
+    /// An integer division or remainder by zero.
+    IntegerDivisionByZero,
+    /// An integer overflow (`i32.div_s` of the minimum by -1).
+    IntegerOverflow,
+    /// A float that does not convert to the integer type.
+    BadConversionToInteger,
+    /// A trap the other engine does not have.
+    Other,
+}
+
+impl TrapKind {
+    /// The trap's description (Wasmtime's wording, without its `wasm trap: ` prefix).
+    pub const fn message(self) -> &'static str {
+        match self {
+            TrapKind::Unreachable => "wasm `unreachable` instruction executed",
+            TrapKind::MemoryOutOfBounds => "out of bounds memory access",
+            TrapKind::TableOutOfBounds => "undefined element: out of bounds table access",
+            TrapKind::IndirectCallToNull => "uninitialized element",
+            TrapKind::BadSignature => "indirect call type mismatch",
+            TrapKind::IntegerDivisionByZero => "integer divide by zero",
+            TrapKind::IntegerOverflow => "integer overflow",
+            TrapKind::BadConversionToInteger => "invalid conversion to integer",
+            TrapKind::Other => "unclassified trap",
+        }
     }
 }
 

@@ -10,24 +10,30 @@
 
 extern crate alloc;
 
-mod abi;
+mod cabi;
 pub mod memory;
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use tern_cabi::{FuncAbi, Types};
 use tern_core::abi::{Extern, ValType, check_exports, check_import, check_import_type};
 use tern_core::bundle::EngineKind;
+use tern_core::edge::{self, EdgeFn};
 use tern_core::features::WasmFeature;
+use tern_core::image::World;
 use tern_core::{Error, Event, Grant, Granted, Host, Limits, Output, Platform};
 use wasmi::TrapCode;
 use wasmi::{ExternType, Linker, Memory, MemoryType, Module, Store, TypedFunc};
 
+use cabi::Export;
+
 use memory::{Lease, StaticMemory};
 
-pub use abi::AbiError;
+pub use cabi::{AbiError, ShapeError};
 
 /// State of one store: the host semantics plus what the shims need.
 pub struct StoreData {
@@ -91,6 +97,47 @@ pub struct WasmiEngine {
     limits: Limits,
     /// Where instances' linear memory lives, if not on the heap ([`memory`]).
     memory: Option<&'static dyn StaticMemory>,
+    /// The world components are run against, and its exports' calling conventions.
+    world: Arc<EngineWorld>,
+}
+
+/// A world, its types shared with every host function, and the calling convention
+/// of each export `tern_core::Instance` calls, decided once per engine.
+struct EngineWorld {
+    /// The functions a component may import (the world's types are in `types`).
+    imports: Vec<tern_core::image::HostFunc>,
+    types: Arc<Types>,
+    /// `init`, `on-event`, `health-check`.
+    exports: [FuncAbi; 3],
+}
+
+/// The exports `tern_core::Instance` calls, in [`EngineWorld::exports`]' order.
+const EXPORTS: [&str; 3] = ["init", "on-event", "health-check"];
+
+impl EngineWorld {
+    fn new(world: World) -> Result<EngineWorld, Error> {
+        let broken = |what: &str| Error::Engine(format!("the runtime's world description {what}"));
+        let abi = |name: &str| -> Result<FuncAbi, Error> {
+            let f = world
+                .export(name)
+                .ok_or_else(|| broken(&format!("has no export `{name}`")))?;
+            FuncAbi::new(&world.types, &f.ty).map_err(|e| broken(&format!("`{name}`: {e}")))
+        };
+        let exports = [abi(EXPORTS[0])?, abi(EXPORTS[1])?, abi(EXPORTS[2])?];
+        // Only what a load needs stays on the heap, the types once.
+        Ok(EngineWorld {
+            imports: world.imports,
+            types: Arc::new(world.types),
+            exports,
+        })
+    }
+
+    /// The function a component imports as `module`.`name`, if the world has it.
+    fn import(&self, module: &str, name: &str) -> Option<&tern_core::image::HostFunc> {
+        self.imports
+            .iter()
+            .find(|f| f.interface == module && f.name == name)
+    }
 }
 
 /// A validated module linked against exactly its grant.
@@ -100,6 +147,7 @@ pub struct WasmiComponent {
     grant: Grant,
     /// The type of the memory the engine provides ([`memory`]), if it was rewritten.
     provided_memory: Option<MemoryType>,
+    world: Arc<EngineWorld>,
 }
 
 impl WasmiEngine {
@@ -109,6 +157,11 @@ impl WasmiEngine {
             engine: wasmi::Engine::new(&Self::config(&limits)),
             limits,
             memory: None,
+            world: Arc::new(
+                // The description is compiled in and tested; it always describes.
+                EngineWorld::new(tern_core::image::tern_edge())
+                    .unwrap_or_else(|e| panic!("the tern:edge description: {e}")),
+            ),
         }
     }
 
@@ -211,10 +264,27 @@ impl tern_core::Engine for WasmiEngine {
                 iface,
                 &extern_of(import.ty()),
             )?;
-            if !linked.contains(&iface) {
-                abi::define(&mut linker, iface).map_err(|e| Error::Engine(e.to_string()))?;
-                linked.push(iface);
+            let key = (import.module(), import.name());
+            if linked.contains(&key) {
+                continue;
             }
+            linked.push(key);
+            let world = &self.world;
+            let f = world.import(import.module(), import.name());
+            let host = EdgeFn::of(iface, import.name());
+            let (Some(f), Some(host)) = (f, host) else {
+                return Err(Error::Engine(format!(
+                    "{}.{} is in the world but has no host implementation",
+                    import.module(),
+                    import.name()
+                )));
+            };
+            let abi = FuncAbi::new(&world.types, &f.ty).map_err(|e| {
+                Error::Engine(format!("{}.{}: {e}", import.module(), import.name()))
+            })?;
+            let imp = cabi::HostImport::new(self.world.types.clone(), abi, host);
+            cabi::define_import(&mut linker, import.module(), import.name(), imp)
+                .map_err(|e| Error::Engine(e.to_string()))?;
         }
         check_exports(|name| module.get_export(name).as_ref().map(extern_of))?;
         Ok(WasmiComponent {
@@ -222,6 +292,7 @@ impl tern_core::Engine for WasmiEngine {
             linker,
             grant: grant.grant().clone(),
             provided_memory,
+            world: self.world.clone(),
         })
     }
 
@@ -288,28 +359,19 @@ impl tern_core::Engine for WasmiEngine {
         let realloc = typed(&store, "cabi_realloc")?
             .typed::<(i32, i32, i32, i32), i32>(&store)
             .map_err(|e| Error::InvalidModule(format!("cabi_realloc: {e}")))?;
-        let sig = |e: wasmi::Error, name: &str| {
-            Error::InvalidModule(format!(
-                "`{name}` does not have the tern:edge signature: {e}"
+        let export = |store: &Store<StoreData>, i: usize| -> Result<Export, Error> {
+            let name = EXPORTS[i];
+            let func = typed(store, name)?;
+            let post_return = instance.get_func(store, &format!("cabi_post_{name}"));
+            Ok(Export::new(
+                func,
+                component.world.exports[i].clone(),
+                Some(memory),
+                Some(realloc),
+                post_return,
             ))
         };
-        let init = typed(&store, "init")?
-            .typed::<(i32, i32), i32>(&store)
-            .map_err(|e| sig(e, "init"))?;
-        let on_event = typed(&store, "on-event")?
-            .typed::<(i32, i64, i32, i64, i64), i32>(&store)
-            .map_err(|e| sig(e, "on-event"))?;
-        let health_check = typed(&store, "health-check")?
-            .typed::<(), i32>(&store)
-            .map_err(|e| sig(e, "health-check"))?;
-        let post = |store: &Store<StoreData>, name: &str| {
-            instance
-                .get_func(store, name)
-                .and_then(|f| f.typed::<i32, ()>(store).ok())
-        };
-        let post_init = post(&store, "cabi_post_init");
-        let post_on_event = post(&store, "cabi_post_on-event");
-        let post_health_check = post(&store, "cabi_post_health-check");
+        let exports = [export(&store, 0)?, export(&store, 1)?, export(&store, 2)?];
         store.data_mut().memory = Some(memory);
         store.data_mut().realloc = Some(realloc);
         // A WASI-style reactor (a C toolchain's module) initialises itself in
@@ -318,19 +380,17 @@ impl tern_core::Engine for WasmiEngine {
         if let Some(initialize) = instance.get_func(&store, "_initialize") {
             initialize
                 .typed::<(), ()>(&store)
-                .map_err(|e| sig(e, "_initialize"))?
+                .map_err(|e| {
+                    Error::InvalidModule(format!("`_initialize` takes and returns nothing: {e}"))
+                })?
                 .call(&mut store, ())
                 .map_err(|e| map_error(e, &store, &self.limits))?;
         }
         Ok(WasmiInstance {
             store,
             limits: self.limits,
-            init,
-            on_event,
-            health_check,
-            post_init,
-            post_on_event,
-            post_health_check,
+            exports,
+            types: component.world.types.clone(),
             poisoned: false,
             _lease: lease,
         })
@@ -366,12 +426,9 @@ fn extern_of(ty: &ExternType) -> Extern {
 pub struct WasmiInstance {
     store: Store<StoreData>,
     limits: Limits,
-    init: TypedFunc<(i32, i32), i32>,
-    on_event: TypedFunc<(i32, i64, i32, i64, i64), i32>,
-    health_check: TypedFunc<(), i32>,
-    post_init: Option<TypedFunc<i32, ()>>,
-    post_on_event: Option<TypedFunc<i32, ()>>,
-    post_health_check: Option<TypedFunc<i32, ()>>,
+    /// `init`, `on-event`, `health-check`, in [`EXPORTS`]' order.
+    exports: [Export; 3],
+    types: Arc<Types>,
     poisoned: bool,
     /// Last, so it is dropped after the store: gives the static memory back.
     _lease: Option<Lease>,
@@ -384,8 +441,8 @@ fn map_error(e: wasmi::Error, store: &Store<StoreData>, limits: &Limits) -> Erro
             limit_bytes: limits.memory_bytes,
         };
     }
-    if let Some(abi) = e.downcast_ref::<AbiError>() {
-        return Error::Abi(abi.0.clone());
+    if let Some(message) = cabi::abi_message(&e) {
+        return Error::Abi(message);
     }
     match e.as_trap_code() {
         Some(TrapCode::OutOfFuel) => Error::FuelExhausted {
@@ -400,19 +457,21 @@ fn map_error(e: wasmi::Error, store: &Store<StoreData>, limits: &Limits) -> Erro
     }
 }
 
-/// Trap descriptions in the wording both engines report.
+/// Trap descriptions in the wording both engines report ([`tern_core::error::TrapKind`]).
 fn trap_text(code: TrapCode) -> &'static str {
-    match code {
-        TrapCode::UnreachableCodeReached => "wasm `unreachable` instruction executed",
-        TrapCode::MemoryOutOfBounds => "out of bounds memory access",
-        TrapCode::TableOutOfBounds => "undefined element: out of bounds table access",
-        TrapCode::IndirectCallToNull => "uninitialized element",
-        TrapCode::IntegerDivisionByZero => "integer divide by zero",
-        TrapCode::IntegerOverflow => "integer overflow",
-        TrapCode::BadConversionToInteger => "invalid conversion to integer",
-        TrapCode::BadSignature => "indirect call type mismatch",
-        _ => "trap",
-    }
+    use tern_core::error::TrapKind;
+    let kind = match code {
+        TrapCode::UnreachableCodeReached => TrapKind::Unreachable,
+        TrapCode::MemoryOutOfBounds => TrapKind::MemoryOutOfBounds,
+        TrapCode::TableOutOfBounds => TrapKind::TableOutOfBounds,
+        TrapCode::IndirectCallToNull => TrapKind::IndirectCallToNull,
+        TrapCode::IntegerDivisionByZero => TrapKind::IntegerDivisionByZero,
+        TrapCode::IntegerOverflow => TrapKind::IntegerOverflow,
+        TrapCode::BadConversionToInteger => TrapKind::BadConversionToInteger,
+        TrapCode::BadSignature => TrapKind::BadSignature,
+        _ => TrapKind::Other,
+    };
+    kind.message()
 }
 
 impl WasmiInstance {
@@ -437,41 +496,41 @@ impl WasmiInstance {
         }
     }
 
-    fn post(&mut self, f: Option<TypedFunc<i32, ()>>, ret: i32) -> Result<(), wasmi::Error> {
-        match f {
-            Some(f) => f.call(&mut self.store, ret),
-            None => Ok(()),
-        }
+    /// Calls export `i` of [`EXPORTS`] with `args`.
+    fn call_export(
+        &mut self,
+        i: usize,
+        args: &[tern_cabi::Val],
+    ) -> Result<Option<tern_cabi::Val>, wasmi::Error> {
+        let export = &self.exports[i];
+        export.call(&mut self.store, &self.types, args)
     }
+}
+
+/// A lifted result that is not the world's type.
+fn shape(e: edge::ShapeError) -> wasmi::Error {
+    wasmi::Error::host(ShapeError(e))
 }
 
 impl tern_core::Instance for WasmiInstance {
     fn init(&mut self, config: &[(String, String)]) -> Result<Result<(), String>, Error> {
         self.call(|me| {
-            let (ptr, len) = abi::lower_config(&mut me.store, config)?;
-            let ret = me.init.call(&mut me.store, (ptr, len))?;
-            let out = abi::lift_result_unit(&me.store, ret)?;
-            me.post(me.post_init, ret)?;
-            Ok(out)
+            let r = me.call_export(0, &[edge::config_val(config)])?;
+            edge::unit_result_of(r, "init's result").map_err(shape)
         })
     }
 
     fn on_event(&mut self, event: &Event) -> Result<Result<Vec<Output>, String>, Error> {
         self.call(|me| {
-            let params = abi::lower_event(&mut me.store, event)?;
-            let ret = me.on_event.call(&mut me.store, params)?;
-            let out = abi::lift_outputs(&me.store, ret)?;
-            me.post(me.post_on_event, ret)?;
-            Ok(out)
+            let r = me.call_export(1, &[edge::event_val(event)])?;
+            edge::outputs_of(r).map_err(shape)
         })
     }
 
     fn health_check(&mut self) -> Result<Result<(), String>, Error> {
         self.call(|me| {
-            let ret = me.health_check.call(&mut me.store, ())?;
-            let out = abi::lift_result_unit(&me.store, ret)?;
-            me.post(me.post_health_check, ret)?;
-            Ok(out)
+            let r = me.call_export(2, &[])?;
+            edge::unit_result_of(r, "health-check's result").map_err(shape)
         })
     }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tern_core::abi::{Extern, ValType, check_exports, check_import, check_import_type};
 use tern_core::bundle::EngineKind;
+use tern_core::error::{AbiFault, TrapKind};
 use tern_core::{Error, Grant, Granted, Host, Interface, Limits, Platform};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
@@ -157,8 +158,9 @@ impl WasmtimeEngine {
 
 /// Checks the core module's imports and exports against the grant and the world
 /// before it is componentized, with the same `tern_core::abi` checks, in the same
-/// order, as wasmi's load: a module that does not fit is refused alike by both.
-fn check_module(wasm: &[u8], grant: &Grant) -> Result<Vec<Interface>, Error> {
+/// order, as wasmi's load: a module that does not fit is refused alike by both. Then
+/// its memories and tables against `limits` ([`check_sizes`]).
+fn check_module(wasm: &[u8], grant: &Grant, limits: &Limits) -> Result<Vec<Interface>, Error> {
     use wasmparser::{CompositeInnerType, ExternalKind, Payload, TypeRef};
     let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
     // Function types by type index (`None` for struct and array types), and the type
@@ -166,6 +168,8 @@ fn check_module(wasm: &[u8], grant: &Grant) -> Result<Vec<Interface>, Error> {
     let mut types: Vec<Option<wasmparser::FuncType>> = Vec::new();
     let mut funcs: Vec<u32> = Vec::new();
     let mut exports: Vec<(String, Extern)> = Vec::new();
+    let mut memories: Vec<wasmparser::MemoryType> = Vec::new();
+    let mut tables: Vec<wasmparser::TableType> = Vec::new();
     let mut ifaces = Vec::new();
     let func = |types: &[Option<wasmparser::FuncType>], index: Option<u32>| {
         let ty = index
@@ -215,6 +219,16 @@ fn check_module(wasm: &[u8], grant: &Grant) -> Result<Vec<Interface>, Error> {
                     funcs.push(ty.map_err(invalid)?);
                 }
             }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    memories.push(memory.map_err(invalid)?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    tables.push(table.map_err(invalid)?.ty);
+                }
+            }
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(invalid)?;
@@ -239,7 +253,36 @@ fn check_module(wasm: &[u8], grant: &Grant) -> Result<Vec<Interface>, Error> {
             .find(|(n, _)| n == name)
             .map(|(_, e)| e.clone())
     })?;
+    check_sizes(&memories, &tables, limits)?;
     Ok(ifaces)
+}
+
+/// A memory or table whose initial size is over `limits` is [`Error::MemoryLimit`],
+/// as on wasmi, whose limiter refuses to create it (at instantiation: wasmi does not
+/// show a module's memories before). Checked here because Wasmtime's pooling
+/// allocator, sized by the same limits, refuses such a module when it is compiled,
+/// in its own words.
+fn check_sizes(
+    memories: &[wasmparser::MemoryType],
+    tables: &[wasmparser::TableType],
+    limits: &Limits,
+) -> Result<(), Error> {
+    let memory_limit = Error::MemoryLimit {
+        limit_bytes: limits.memory_bytes,
+    };
+    for memory in memories {
+        let bytes = u128::from(memory.initial) << memory.page_size_log2.unwrap_or(16);
+        if bytes > u128::from(limits.memory_bytes) {
+            return Err(memory_limit);
+        }
+    }
+    if tables
+        .iter()
+        .any(|t| t.initial > u64::from(limits.table_elements))
+    {
+        return Err(memory_limit);
+    }
+    Ok(())
 }
 
 fn val_type(t: wasmparser::ValType) -> ValType {
@@ -276,7 +319,7 @@ impl tern_core::Engine for WasmtimeEngine {
         if cached.is_none() {
             features::validate(wasm, EngineKind::Wasmtime)?;
         }
-        let ifaces = check_module(wasm, grant)?;
+        let ifaces = check_module(wasm, grant, &self.limits)?;
         let component = match cached {
             Some(c) => c,
             None => self.compile(wasm)?,
@@ -315,10 +358,12 @@ impl tern_core::Engine for WasmtimeEngine {
         store
             .set_fuel(self.limits.fuel_per_call)
             .map_err(|e| Error::Engine(e.to_string()))?;
-        let bindings = component
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| map_error(e, &store, &self.limits))?;
+        let bindings = component.pre.instantiate(&mut store).map_err(|e| {
+            // A start function's or `_initialize`'s trap or ABI fault as in a call;
+            // anything else (the pool is full) is the engine's, without a backtrace.
+            classify(&e, &store, &self.limits)
+                .unwrap_or_else(|| Error::Engine(e.root_cause().to_string()))
+        })?;
         Ok(WasmtimeInstance {
             store,
             bindings,
@@ -332,23 +377,101 @@ impl tern_core::Engine for WasmtimeEngine {
     }
 }
 
-/// Turns a Wasmtime error into Tern's typed error.
+/// Turns a Wasmtime error from an export call into Tern's typed error.
 fn map_error(e: wasmtime::Error, store: &Store<Ctx>, limits: &Limits) -> Error {
+    // Outside a trap, a synchronous call fails only when lifting or lowering a value
+    // breaks the canonical ABI: one Wasmtime words in a way `abi_fault` does not know
+    // is still an ABI fault, with the generic summary, never Wasmtime's text.
+    classify(&e, store, limits).unwrap_or_else(|| Error::Abi(AbiFault::Other.summary().into()))
+}
+
+/// The typed error for what both engines report alike: limits, traps and ABI faults,
+/// with wasmi's classes and wording. Wasmtime's own text (and the wasm backtrace it
+/// attaches to errors raised inside wasm) never reaches a message.
+fn classify(e: &wasmtime::Error, store: &Store<Ctx>, limits: &Limits) -> Option<Error> {
     if store.data().limiter.hit {
-        return Error::MemoryLimit {
+        return Some(Error::MemoryLimit {
             limit_bytes: limits.memory_bytes,
-        };
+        });
     }
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => Error::FuelExhausted {
-            budget: limits.fuel_per_call,
-        },
-        Some(Trap::StackOverflow) => Error::StackOverflow,
-        Some(trap) => Error::Trap(trap.to_string()),
-        // Outside a trap, a synchronous call fails only when lifting or lowering a
-        // value breaks the canonical ABI (bad pointer, invalid UTF-8, ...).
-        None => Error::Abi(format!("{e:#}")),
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return Some(match trap {
+            Trap::OutOfFuel => Error::FuelExhausted {
+                budget: limits.fuel_per_call,
+            },
+            Trap::StackOverflow => Error::StackOverflow,
+            trap => Error::Trap(trap_kind(*trap).message().into()),
+        });
     }
+    abi_fault(e).map(|fault| Error::Abi(fault.summary().into()))
+}
+
+/// A Wasmtime trap in the wording both engines report.
+fn trap_kind(trap: Trap) -> TrapKind {
+    match trap {
+        Trap::UnreachableCodeReached => TrapKind::Unreachable,
+        Trap::MemoryOutOfBounds => TrapKind::MemoryOutOfBounds,
+        Trap::TableOutOfBounds => TrapKind::TableOutOfBounds,
+        Trap::IndirectCallToNull => TrapKind::IndirectCallToNull,
+        Trap::BadSignature => TrapKind::BadSignature,
+        Trap::IntegerDivisionByZero => TrapKind::IntegerDivisionByZero,
+        Trap::IntegerOverflow => TrapKind::IntegerOverflow,
+        Trap::BadConversionToInteger => TrapKind::BadConversionToInteger,
+        _ => TrapKind::Other,
+    }
+}
+
+/// The ABI fault a Wasmtime error reports, if it is one: the kinds `tern-cabi` gives
+/// on wasmi ([`AbiFault`]), from the messages of Wasmtime 48's component runtime
+/// (`runtime/component/func/{host,typed,options}.rs`, `func.rs`, `values.rs` and the
+/// `ComponentType` derive), looked for along the error's chain, past the wasm
+/// backtrace Wasmtime adds as context.
+fn abi_fault(e: &wasmtime::Error) -> Option<AbiFault> {
+    // Raised with `?` from `str::from_utf8` and `char::try_from`.
+    if e.downcast_ref::<std::str::Utf8Error>().is_some() {
+        return Some(AbiFault::InvalidUtf8);
+    }
+    if e.downcast_ref::<std::char::CharTryFromError>().is_some() {
+        return Some(AbiFault::InvalidChar);
+    }
+    e.chain()
+        .find_map(|cause| wasmtime_abi_fault(&cause.to_string()))
+}
+
+/// One Wasmtime message as an [`AbiFault`].
+fn wasmtime_abi_fault(message: &str) -> Option<AbiFault> {
+    Some(match message {
+        // A host function's parameter area or return area (`validate_inbounds`):
+        // no `tern:edge` import has more than 16 flat parameters, so none takes them
+        // in memory, and this is the return area, as wasmi reports it.
+        "pointer not aligned" => AbiFault::ReturnAreaMisaligned,
+        // The pointer an export returned.
+        "return pointer not aligned" => AbiFault::ResultMisaligned,
+        "list pointer is not aligned" => AbiFault::ListMisaligned,
+        "realloc return: result not aligned" => AbiFault::ReallocMisaligned,
+        "pointer out of bounds"
+        | "pointer size overflow"
+        | "pointer out of bounds of memory"
+        | "string pointer/length out of bounds of memory"
+        | "list pointer/length out of bounds of memory"
+        | "realloc return: beyond end of memory" => AbiFault::OutOfBounds,
+        "invalid option discriminant" | "invalid expected discriminant" => {
+            AbiFault::InvalidDiscriminant
+        }
+        m if m.starts_with("string pointer not aligned") => AbiFault::StringMisaligned,
+        // Variants and enums (the derive), and values lifted dynamically.
+        m if m.starts_with("unexpected discriminant: ")
+            || (m.starts_with("discriminant ") && m.contains(" out of range ")) =>
+        {
+            AbiFault::InvalidDiscriminant
+        }
+        m if m.starts_with("invalid utf-8 sequence")
+            || m.starts_with("incomplete utf-8 byte sequence") =>
+        {
+            AbiFault::InvalidUtf8
+        }
+        _ => return None,
+    })
 }
 
 /// One running instance on Wasmtime.

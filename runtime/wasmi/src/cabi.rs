@@ -1,0 +1,435 @@
+//! The canonical ABI on wasmi, driven by a world's description.
+//!
+//! `tern-cabi` does the lifting and lowering; this module gives it wasmi's linear
+//! memory and `cabi_realloc` ([`GuestMemory`]), turns the description of each
+//! imported function into one wasmi host function ([`define_import`]) and calls
+//! exports through their canonical calling convention ([`Export::call`]). Nothing
+//! here knows a WIT type: the world's description says what crosses.
+
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use tern_cabi::{FlatType, FlatVal, FuncAbi, Types, Val};
+use tern_core::edge::EdgeFn;
+use wasmi::{AsContextMut, Caller, Func, FuncType, Linker, StoreContextMut, TypedFunc};
+use wasmi_core::{F32, F64};
+
+use crate::StoreData;
+
+/// The guest broke the canonical ABI (a bad pointer, invalid UTF-8, a bad
+/// discriminant), or a value did not have its world's shape.
+#[derive(Debug, Clone)]
+pub struct AbiError(pub tern_cabi::AbiError);
+
+impl fmt::Display for AbiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl wasmi::errors::HostError for AbiError {}
+
+/// A host call's value did not have the world's shape (see `tern_core::edge`).
+#[derive(Debug, Clone)]
+pub struct ShapeError(pub tern_core::edge::ShapeError);
+
+impl fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl wasmi::errors::HostError for ShapeError {}
+
+/// A wasmi error that `tern-cabi` can raise.
+pub(crate) struct Trap(pub wasmi::Error);
+
+impl From<tern_cabi::AbiError> for Trap {
+    fn from(e: tern_cabi::AbiError) -> Trap {
+        Trap(wasmi::Error::host(AbiError(e)))
+    }
+}
+
+impl From<wasmi::Error> for Trap {
+    fn from(e: wasmi::Error) -> Trap {
+        Trap(e)
+    }
+}
+
+impl From<Trap> for wasmi::Error {
+    fn from(t: Trap) -> wasmi::Error {
+        t.0
+    }
+}
+
+/// `cabi_realloc`'s core type.
+pub(crate) type Realloc = TypedFunc<(i32, i32, i32, i32), i32>;
+
+/// A linear memory and its allocator, as `tern-cabi` reads and writes them: the
+/// canonical options `memory` and `realloc` of one lift or lower. One concrete type
+/// for host calls and export calls alike, so `tern-cabi`'s code is in the firmware
+/// once.
+pub(crate) struct GuestMemory<'a> {
+    ctx: StoreContextMut<'a, StoreData>,
+    memory: Option<wasmi::Memory>,
+    realloc: Option<Realloc>,
+}
+
+impl<'a> GuestMemory<'a> {
+    /// `memory` and `realloc` in `ctx`'s store.
+    pub(crate) fn new(
+        ctx: StoreContextMut<'a, StoreData>,
+        memory: Option<wasmi::Memory>,
+        realloc: Option<Realloc>,
+    ) -> GuestMemory<'a> {
+        GuestMemory {
+            ctx,
+            memory,
+            realloc,
+        }
+    }
+
+    /// The memory and allocator a core module's component exports (`memory`,
+    /// `cabi_realloc`), kept in the store's data once instantiated.
+    fn of_store(ctx: StoreContextMut<'a, StoreData>) -> GuestMemory<'a> {
+        let (memory, realloc) = (ctx.data().memory, ctx.data().realloc);
+        GuestMemory::new(ctx, memory, realloc)
+    }
+
+    fn memory(&self) -> Result<wasmi::Memory, Trap> {
+        self.memory.ok_or_else(|| {
+            Trap(wasmi::Error::new(
+                "the component has no memory for this call: it cannot pass strings or lists",
+            ))
+        })
+    }
+}
+
+impl tern_cabi::Memory for GuestMemory<'_> {
+    type Error = Trap;
+
+    fn size(&self) -> u64 {
+        match self.memory {
+            Some(m) => m.data_size(&self.ctx) as u64,
+            None => 0,
+        }
+    }
+
+    fn read(&self, offset: u32, buf: &mut [u8]) -> Result<(), Trap> {
+        self.memory()?
+            .read(&self.ctx, offset as usize, buf)
+            .map_err(|e| Trap(e.into()))
+    }
+
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Trap> {
+        self.memory()?
+            .write(&mut self.ctx, offset as usize, bytes)
+            .map_err(|e| Trap(e.into()))
+    }
+
+    fn realloc(
+        &mut self,
+        old_ptr: u32,
+        old_size: u32,
+        align: u32,
+        new_size: u32,
+    ) -> Result<u32, Trap> {
+        let realloc = self.realloc.ok_or_else(|| {
+            Trap(wasmi::Error::new(
+                "the component has no cabi_realloc for this call: it cannot receive strings or lists",
+            ))
+        })?;
+        let args = (
+            old_ptr as i32,
+            old_size as i32,
+            align as i32,
+            new_size as i32,
+        );
+        Ok(realloc.call(&mut self.ctx, args)? as u32)
+    }
+}
+
+fn flat_of(v: &wasmi::Val) -> FlatVal {
+    match v {
+        wasmi::Val::I32(x) => FlatVal::I32(*x),
+        wasmi::Val::I64(x) => FlatVal::I64(*x),
+        wasmi::Val::F32(x) => FlatVal::F32(f32::from_bits(x.to_bits())),
+        wasmi::Val::F64(x) => FlatVal::F64(f64::from_bits(x.to_bits())),
+        // The core signature has no reference or vector types (checked at load), so
+        // wasmi never passes one; an i32 of 0 keeps the types honest if it did.
+        _ => FlatVal::I32(0),
+    }
+}
+
+fn wasmi_of(v: FlatVal) -> wasmi::Val {
+    match v {
+        FlatVal::I32(x) => wasmi::Val::I32(x),
+        FlatVal::I64(x) => wasmi::Val::I64(x),
+        FlatVal::F32(x) => wasmi::Val::F32(F32::from_bits(x.to_bits())),
+        FlatVal::F64(x) => wasmi::Val::F64(F64::from_bits(x.to_bits())),
+    }
+}
+
+fn val_type(t: FlatType) -> wasmi::ValType {
+    match t {
+        FlatType::I32 => wasmi::ValType::I32,
+        FlatType::I64 => wasmi::ValType::I64,
+        FlatType::F32 => wasmi::ValType::F32,
+        FlatType::F64 => wasmi::ValType::F64,
+    }
+}
+
+/// The wasmi type of a core signature.
+pub(crate) fn func_type(sig: &tern_cabi::CoreSignature) -> FuncType {
+    FuncType::new(
+        sig.params.iter().copied().map(val_type),
+        sig.results.iter().copied().map(val_type),
+    )
+}
+
+/// At most `MAX_FLAT_PARAMS` flat parameters, plus a return pointer.
+const MAX_FLAT_ARGS: usize = tern_cabi::MAX_FLAT_PARAMS + 1;
+
+/// One imported function: its calling convention and what serves it.
+pub(crate) struct HostImport {
+    pub(crate) types: Arc<Types>,
+    pub(crate) abi: FuncAbi,
+    pub(crate) f: EdgeFn,
+    /// Whether the result is a scalar (see [`HostImport::new`]).
+    scalar_result: bool,
+}
+
+impl HostImport {
+    /// `f`, called by `abi` over `types`.
+    pub(crate) fn new(types: Arc<Types>, abi: FuncAbi, f: EdgeFn) -> HostImport {
+        let scalar_result = matches!(abi.result_abi(), tern_cabi::ResultAbi::Flat(_))
+            && abi
+                .result()
+                .and_then(|t| types.node(t))
+                .is_some_and(|n| n.is_scalar());
+        HostImport {
+            types,
+            abi,
+            f,
+            scalar_result,
+        }
+    }
+}
+
+impl HostImport {
+    /// Lifts `flat` by the function's description, calls the host, lowers its result.
+    /// One copy, shared by every signature's wrapper (flash on a device).
+    #[inline(never)]
+    fn invoke(
+        &self,
+        caller: &mut Caller<'_, StoreData>,
+        flat: &[FlatVal],
+    ) -> Result<Option<FlatVal>, wasmi::Error> {
+        let shape = |e| wasmi::Error::host(ShapeError(e));
+        // A function without parameters has nothing to lift (its core signature,
+        // which wasmi checked, says so).
+        let result = if self.abi.params().is_empty() {
+            caller
+                .data_mut()
+                .host
+                .call(self.f, &mut [])
+                .map_err(shape)?
+        } else {
+            let mut args = Vec::new();
+            let mut mem = GuestMemory::of_store(caller.as_context_mut());
+            self.abi
+                .lift_params(&self.types, flat, &mut mem, &mut args)?;
+            caller
+                .data_mut()
+                .host
+                .call(self.f, &mut args)
+                .map_err(shape)?
+        };
+        let mut mem = GuestMemory::of_store(caller.as_context_mut());
+        let lowered = self
+            .abi
+            .lower_result(&self.types, result.as_ref(), flat, &mut mem)?;
+        if self.scalar_result {
+            // Lowered as a scalar, so it is one: a scalar owns nothing, and
+            // forgetting it spares the drop glue's dispatch over every `Val` kind.
+            core::mem::forget(result);
+        }
+        Ok(lowered)
+    }
+}
+
+fn result_i32(r: Option<FlatVal>) -> Result<i32, wasmi::Error> {
+    match r {
+        Some(FlatVal::I32(v)) => Ok(v),
+        _ => Err(wasmi::Error::new("host result does not have its core type")),
+    }
+}
+
+fn result_i64(r: Option<FlatVal>) -> Result<i64, wasmi::Error> {
+    match r {
+        Some(FlatVal::I64(v)) => Ok(v),
+        _ => Err(wasmi::Error::new("host result does not have its core type")),
+    }
+}
+
+/// Defines a typed host function (wasmi's fast path: no per-call allocation) for a
+/// core signature of `i32` parameters and no, an `i32` or an `i64` result.
+macro_rules! typed_import {
+    ($linker:expr, $module:expr, $name:expr, $imp:expr, $sig:expr, [$($a:ident),*]) => {{
+        let imp = $imp;
+        match $sig.results.as_slice() {
+            [] => $linker.func_wrap($module, $name,
+                move |mut c: Caller<'_, StoreData>, $($a: i32),*| -> Result<(), wasmi::Error> {
+                    imp.invoke(&mut c, &[$(FlatVal::I32($a)),*]).map(|_| ())
+                }).map(|_| ()).map_err(wasmi::Error::from),
+            [FlatType::I32] => $linker.func_wrap($module, $name,
+                move |mut c: Caller<'_, StoreData>, $($a: i32),*| -> Result<i32, wasmi::Error> {
+                    result_i32(imp.invoke(&mut c, &[$(FlatVal::I32($a)),*])?)
+                }).map(|_| ()).map_err(wasmi::Error::from),
+            _ => $linker.func_wrap($module, $name,
+                move |mut c: Caller<'_, StoreData>, $($a: i32),*| -> Result<i64, wasmi::Error> {
+                    result_i64(imp.invoke(&mut c, &[$(FlatVal::I32($a)),*])?)
+                }).map(|_| ()).map_err(wasmi::Error::from),
+        }
+    }};
+}
+
+/// Defines `module`.`name` in `linker` as the host function `imp`.
+///
+/// wasmi calls a host function defined by its core type (`func_new`) through a
+/// buffer it allocates on every call; one defined by a Rust signature (`func_wrap`)
+/// does not. Signatures of up to six `i32` parameters and no, an `i32` or an `i64`
+/// result (every `tern:edge` function, and most of any world's: strings and lists
+/// pass as `i32` pairs) get a Rust signature; any other goes the general way.
+pub(crate) fn define_import(
+    linker: &mut Linker<StoreData>,
+    module: &str,
+    name: &str,
+    imp: HostImport,
+) -> Result<(), wasmi::Error> {
+    let sig = imp.abi.import_signature();
+    let all_i32 = sig.params.iter().all(|t| *t == FlatType::I32);
+    let typed_result = matches!(
+        sig.results.as_slice(),
+        [] | [FlatType::I32] | [FlatType::I64]
+    );
+    if !(all_i32 && typed_result) {
+        return define_general(linker, module, name, imp, &sig);
+    }
+    match sig.params.len() {
+        0 => typed_import!(linker, module, name, imp, sig, []),
+        1 => typed_import!(linker, module, name, imp, sig, [a0]),
+        2 => typed_import!(linker, module, name, imp, sig, [a0, a1]),
+        3 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2]),
+        4 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2, a3]),
+        5 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2, a3, a4]),
+        6 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2, a3, a4, a5]),
+        _ => define_general(linker, module, name, imp, &sig),
+    }
+}
+
+/// Any core signature, through wasmi's `func_new`.
+fn define_general(
+    linker: &mut Linker<StoreData>,
+    module: &str,
+    name: &str,
+    imp: HostImport,
+    sig: &tern_cabi::CoreSignature,
+) -> Result<(), wasmi::Error> {
+    linker.func_new(
+        module,
+        name,
+        func_type(sig),
+        move |mut caller: Caller<'_, StoreData>,
+              params: &[wasmi::Val],
+              results: &mut [wasmi::Val]| {
+            let mut flat = [FlatVal::I32(0); MAX_FLAT_ARGS];
+            let n = params.len().min(MAX_FLAT_ARGS);
+            for (slot, p) in flat.iter_mut().zip(params) {
+                *slot = flat_of(p);
+            }
+            let lowered = imp.invoke(&mut caller, &flat[..n])?;
+            if let (Some(v), Some(slot)) = (lowered, results.first_mut()) {
+                *slot = wasmi_of(v);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// An export called through its canonical calling convention.
+pub(crate) struct Export {
+    func: Func,
+    abi: FuncAbi,
+    /// The canonical options: `memory`, `realloc`, `post-return`.
+    memory: Option<wasmi::Memory>,
+    realloc: Option<Realloc>,
+    post_return: Option<Func>,
+}
+
+impl Export {
+    /// `func`, called by `abi` with its canonical options.
+    pub(crate) fn new(
+        func: Func,
+        abi: FuncAbi,
+        memory: Option<wasmi::Memory>,
+        realloc: Option<Realloc>,
+        post_return: Option<Func>,
+    ) -> Export {
+        Export {
+            func,
+            abi,
+            memory,
+            realloc,
+            post_return,
+        }
+    }
+
+    /// Lowers `args` into the guest, calls the export, lifts its result and runs
+    /// post-return.
+    pub(crate) fn call(
+        &self,
+        store: &mut wasmi::Store<StoreData>,
+        types: &Types,
+        args: &[Val],
+    ) -> Result<Option<Val>, wasmi::Error> {
+        let (memory, realloc) = (self.memory, self.realloc);
+        let flat = self.abi.lower_params(
+            types,
+            args,
+            &mut GuestMemory::new(store.as_context_mut(), memory, realloc),
+        )?;
+        let mut params: [wasmi::Val; tern_cabi::MAX_FLAT_PARAMS] =
+            core::array::from_fn(|_| wasmi::Val::I32(0));
+        for (slot, v) in params.iter_mut().zip(flat.iter()) {
+            *slot = wasmi_of(*v);
+        }
+        let params = &params[..flat.len()];
+        let mut results = [wasmi::Val::I32(0)];
+        let n = usize::from(self.abi.result().is_some());
+        self.func.call(&mut *store, params, &mut results[..n])?;
+        let flat_results = [flat_of(&results[0])];
+        let val = self.abi.lift_result(
+            types,
+            &flat_results[..n],
+            &mut GuestMemory::new(store.as_context_mut(), memory, realloc),
+        )?;
+        if let Some(post) = self.post_return {
+            post.call(&mut *store, &results[..n], &mut [])?;
+        }
+        Ok(val)
+    }
+}
+
+/// A wasmi error's ABI cause, worded for `Error::Abi`: the fault's fixed summary
+/// (`tern_cabi::AbiFault`), the one Wasmtime's mapping gives for the same fault; the
+/// detailed `AbiError` (addresses, lengths) stays in the error for debug logs.
+pub(crate) fn abi_message(e: &wasmi::Error) -> Option<alloc::string::String> {
+    if let Some(abi) = e.downcast_ref::<AbiError>() {
+        return Some(abi.0.summary().into());
+    }
+    e.downcast_ref::<ShapeError>().map(|s| s.to_string())
+}
