@@ -2,7 +2,7 @@
 //!
 //! `tern-cabi` does the lifting and lowering; this module gives it wasmi's linear
 //! memory and `cabi_realloc` ([`GuestMemory`]), turns the description of each
-//! imported function into one wasmi host function ([`define_import`]) and calls
+//! imported function into one wasmi host function ([`host_func`]) and calls
 //! exports through their canonical calling convention ([`Export::call`]). Nothing
 //! here knows a WIT type: the world's description says what crosses.
 
@@ -13,7 +13,7 @@ use core::fmt;
 
 use tern_cabi::{FlatType, FlatVal, FuncAbi, Types, Val};
 use tern_core::edge::EdgeFn;
-use wasmi::{AsContextMut, Caller, Func, FuncType, Linker, StoreContextMut, TypedFunc};
+use wasmi::{AsContextMut, Caller, Func, FuncType, StoreContextMut, TypedFunc};
 use wasmi_core::{F32, F64};
 
 use crate::StoreData;
@@ -194,11 +194,31 @@ const MAX_FLAT_ARGS: usize = tern_cabi::MAX_FLAT_PARAMS + 1;
 
 /// One imported function: its calling convention and what serves it.
 pub(crate) struct HostImport {
-    pub(crate) types: Arc<Types>,
-    pub(crate) abi: FuncAbi,
-    pub(crate) f: EdgeFn,
+    types: Arc<Types>,
+    abi: FuncAbi,
+    f: EdgeFn,
     /// Whether the result is a scalar (see [`HostImport::new`]).
     scalar_result: bool,
+}
+
+/// Where a host call's strings and lists live: the canonical options `memory` and
+/// `realloc` of its lowering.
+#[derive(Clone, Copy)]
+pub(crate) enum MemSource {
+    /// A core module's own `memory` and `cabi_realloc`, kept in the store's data
+    /// once it is instantiated (the module imports the function before they exist).
+    Store,
+    /// Given by a device image's `canon lower`.
+    Fixed(Option<wasmi::Memory>, Option<Realloc>),
+}
+
+impl MemSource {
+    fn of<'a>(self, ctx: StoreContextMut<'a, StoreData>) -> GuestMemory<'a> {
+        match self {
+            MemSource::Store => GuestMemory::of_store(ctx),
+            MemSource::Fixed(memory, realloc) => GuestMemory::new(ctx, memory, realloc),
+        }
+    }
 }
 
 impl HostImport {
@@ -216,15 +236,14 @@ impl HostImport {
             scalar_result,
         }
     }
-}
 
-impl HostImport {
     /// Lifts `flat` by the function's description, calls the host, lowers its result.
     /// One copy, shared by every signature's wrapper (flash on a device).
     #[inline(never)]
     fn invoke(
         &self,
         caller: &mut Caller<'_, StoreData>,
+        mem: MemSource,
         flat: &[FlatVal],
     ) -> Result<Option<FlatVal>, wasmi::Error> {
         let shape = |e| wasmi::Error::host(ShapeError(e));
@@ -238,19 +257,19 @@ impl HostImport {
                 .map_err(shape)?
         } else {
             let mut args = Vec::new();
-            let mut mem = GuestMemory::of_store(caller.as_context_mut());
+            let mut guest = mem.of(caller.as_context_mut());
             self.abi
-                .lift_params(&self.types, flat, &mut mem, &mut args)?;
+                .lift_params(&self.types, flat, &mut guest, &mut args)?;
             caller
                 .data_mut()
                 .host
                 .call(self.f, &mut args)
                 .map_err(shape)?
         };
-        let mut mem = GuestMemory::of_store(caller.as_context_mut());
+        let mut guest = mem.of(caller.as_context_mut());
         let lowered = self
             .abi
-            .lower_result(&self.types, result.as_ref(), flat, &mut mem)?;
+            .lower_result(&self.types, result.as_ref(), flat, &mut guest)?;
         if self.scalar_result {
             // Lowered as a scalar, so it is one: a scalar owns nothing, and
             // forgetting it spares the drop glue's dispatch over every `Val` kind.
@@ -274,41 +293,40 @@ fn result_i64(r: Option<FlatVal>) -> Result<i64, wasmi::Error> {
     }
 }
 
-/// Defines a typed host function (wasmi's fast path: no per-call allocation) for a
-/// core signature of `i32` parameters and no, an `i32` or an `i64` result.
-macro_rules! typed_import {
-    ($linker:expr, $module:expr, $name:expr, $imp:expr, $sig:expr, [$($a:ident),*]) => {{
-        let imp = $imp;
+/// A typed host function (wasmi's fast path: no per-call allocation) for a core
+/// signature of `i32` parameters and no, an `i32` or an `i64` result.
+macro_rules! typed_host_func {
+    ($store:expr, $imp:expr, $mem:expr, $sig:expr, [$($a:ident),*]) => {{
+        let (imp, mem) = ($imp, $mem);
         match $sig.results.as_slice() {
-            [] => $linker.func_wrap($module, $name,
+            [] => Func::wrap($store,
                 move |mut c: Caller<'_, StoreData>, $($a: i32),*| -> Result<(), wasmi::Error> {
-                    imp.invoke(&mut c, &[$(FlatVal::I32($a)),*]).map(|_| ())
-                }).map(|_| ()).map_err(wasmi::Error::from),
-            [FlatType::I32] => $linker.func_wrap($module, $name,
+                    imp.invoke(&mut c, mem, &[$(FlatVal::I32($a)),*]).map(|_| ())
+                }),
+            [FlatType::I32] => Func::wrap($store,
                 move |mut c: Caller<'_, StoreData>, $($a: i32),*| -> Result<i32, wasmi::Error> {
-                    result_i32(imp.invoke(&mut c, &[$(FlatVal::I32($a)),*])?)
-                }).map(|_| ()).map_err(wasmi::Error::from),
-            _ => $linker.func_wrap($module, $name,
+                    result_i32(imp.invoke(&mut c, mem, &[$(FlatVal::I32($a)),*])?)
+                }),
+            _ => Func::wrap($store,
                 move |mut c: Caller<'_, StoreData>, $($a: i32),*| -> Result<i64, wasmi::Error> {
-                    result_i64(imp.invoke(&mut c, &[$(FlatVal::I32($a)),*])?)
-                }).map(|_| ()).map_err(wasmi::Error::from),
+                    result_i64(imp.invoke(&mut c, mem, &[$(FlatVal::I32($a)),*])?)
+                }),
         }
     }};
 }
 
-/// Defines `module`.`name` in `linker` as the host function `imp`.
+/// The host function `imp` in `store`, its strings and lists in `mem`.
 ///
-/// wasmi calls a host function defined by its core type (`func_new`) through a
-/// buffer it allocates on every call; one defined by a Rust signature (`func_wrap`)
+/// wasmi calls a host function defined by its core type (`Func::new`) through a
+/// buffer it allocates on every call; one defined by a Rust signature (`Func::wrap`)
 /// does not. Signatures of up to six `i32` parameters and no, an `i32` or an `i64`
 /// result (every `tern:edge` function, and most of any world's: strings and lists
 /// pass as `i32` pairs) get a Rust signature; any other goes the general way.
-pub(crate) fn define_import(
-    linker: &mut Linker<StoreData>,
-    module: &str,
-    name: &str,
-    imp: HostImport,
-) -> Result<(), wasmi::Error> {
+pub(crate) fn host_func(
+    store: &mut wasmi::Store<StoreData>,
+    imp: Arc<HostImport>,
+    mem: MemSource,
+) -> Func {
     let sig = imp.abi.import_signature();
     let all_i32 = sig.params.iter().all(|t| *t == FlatType::I32);
     let typed_result = matches!(
@@ -316,51 +334,97 @@ pub(crate) fn define_import(
         [] | [FlatType::I32] | [FlatType::I64]
     );
     if !(all_i32 && typed_result) {
-        return define_general(linker, module, name, imp, &sig);
+        return general_host_func(store, imp, mem, &sig);
     }
     match sig.params.len() {
-        0 => typed_import!(linker, module, name, imp, sig, []),
-        1 => typed_import!(linker, module, name, imp, sig, [a0]),
-        2 => typed_import!(linker, module, name, imp, sig, [a0, a1]),
-        3 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2]),
-        4 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2, a3]),
-        5 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2, a3, a4]),
-        6 => typed_import!(linker, module, name, imp, sig, [a0, a1, a2, a3, a4, a5]),
-        _ => define_general(linker, module, name, imp, &sig),
+        0 => typed_host_func!(store, imp, mem, sig, []),
+        1 => typed_host_func!(store, imp, mem, sig, [a0]),
+        2 => typed_host_func!(store, imp, mem, sig, [a0, a1]),
+        3 => typed_host_func!(store, imp, mem, sig, [a0, a1, a2]),
+        4 => typed_host_func!(store, imp, mem, sig, [a0, a1, a2, a3]),
+        5 => typed_host_func!(store, imp, mem, sig, [a0, a1, a2, a3, a4]),
+        6 => typed_host_func!(store, imp, mem, sig, [a0, a1, a2, a3, a4, a5]),
+        _ => general_host_func(store, imp, mem, &sig),
     }
 }
 
-/// Any core signature, through wasmi's `func_new`.
-fn define_general(
-    linker: &mut Linker<StoreData>,
-    module: &str,
-    name: &str,
-    imp: HostImport,
+/// Copies wasmi's values into flat values; at most [`MAX_FLAT_ARGS`].
+fn flats(params: &[wasmi::Val]) -> ([FlatVal; MAX_FLAT_ARGS], usize) {
+    let mut flat = [FlatVal::I32(0); MAX_FLAT_ARGS];
+    let n = params.len().min(MAX_FLAT_ARGS);
+    for (slot, p) in flat.iter_mut().zip(params) {
+        *slot = flat_of(p);
+    }
+    (flat, n)
+}
+
+/// Any core signature, through wasmi's `Func::new`.
+fn general_host_func(
+    store: &mut wasmi::Store<StoreData>,
+    imp: Arc<HostImport>,
+    mem: MemSource,
     sig: &tern_cabi::CoreSignature,
-) -> Result<(), wasmi::Error> {
-    linker.func_new(
-        module,
-        name,
+) -> Func {
+    Func::new(
+        store,
         func_type(sig),
         move |mut caller: Caller<'_, StoreData>,
               params: &[wasmi::Val],
               results: &mut [wasmi::Val]| {
-            let mut flat = [FlatVal::I32(0); MAX_FLAT_ARGS];
-            let n = params.len().min(MAX_FLAT_ARGS);
-            for (slot, p) in flat.iter_mut().zip(params) {
-                *slot = flat_of(p);
-            }
-            let lowered = imp.invoke(&mut caller, &flat[..n])?;
+            let (flat, n) = flats(params);
+            let lowered = imp.invoke(&mut caller, mem, &flat[..n])?;
             if let (Some(v), Some(slot)) = (lowered, results.first_mut()) {
                 *slot = wasmi_of(v);
             }
             Ok(())
         },
-    )?;
-    Ok(())
+    )
+}
+
+/// A call from one component into another's lifted export (`canon lower` of a
+/// `canon lift`): the arguments are lifted from the caller's memory and lowered into
+/// the callee's, the result the other way, each side with its own canonical options.
+/// The two never share memory; only values cross.
+pub(crate) fn adapter(
+    store: &mut wasmi::Store<StoreData>,
+    types: Arc<Types>,
+    abi: FuncAbi,
+    caller_mem: MemSource,
+    callee: Export,
+) -> Func {
+    let sig = abi.import_signature();
+    Func::new(
+        store,
+        func_type(&sig),
+        move |mut caller: Caller<'_, StoreData>,
+              params: &[wasmi::Val],
+              results: &mut [wasmi::Val]| {
+            let (flat, n) = flats(params);
+            let flat = &flat[..n];
+            let mut args = Vec::new();
+            abi.lift_params(
+                &types,
+                flat,
+                &mut caller_mem.of(caller.as_context_mut()),
+                &mut args,
+            )?;
+            let result = callee.call(caller.as_context_mut(), &types, &args)?;
+            let lowered = abi.lower_result(
+                &types,
+                result.as_ref(),
+                flat,
+                &mut caller_mem.of(caller.as_context_mut()),
+            )?;
+            if let (Some(v), Some(slot)) = (lowered, results.first_mut()) {
+                *slot = wasmi_of(v);
+            }
+            Ok(())
+        },
+    )
 }
 
 /// An export called through its canonical calling convention.
+#[derive(Clone)]
 pub(crate) struct Export {
     func: Func,
     abi: FuncAbi,
@@ -392,7 +456,7 @@ impl Export {
     /// post-return.
     pub(crate) fn call(
         &self,
-        store: &mut wasmi::Store<StoreData>,
+        mut store: StoreContextMut<'_, StoreData>,
         types: &Types,
         args: &[Val],
     ) -> Result<Option<Val>, wasmi::Error> {
@@ -410,7 +474,7 @@ impl Export {
         let params = &params[..flat.len()];
         let mut results = [wasmi::Val::I32(0)];
         let n = usize::from(self.abi.result().is_some());
-        self.func.call(&mut *store, params, &mut results[..n])?;
+        self.func.call(&mut store, params, &mut results[..n])?;
         let flat_results = [flat_of(&results[0])];
         let val = self.abi.lift_result(
             types,
@@ -418,7 +482,7 @@ impl Export {
             &mut GuestMemory::new(store.as_context_mut(), memory, realloc),
         )?;
         if let Some(post) = self.post_return {
-            post.call(&mut *store, &results[..n], &mut [])?;
+            post.call(&mut store, &results[..n], &mut [])?;
         }
         Ok(val)
     }

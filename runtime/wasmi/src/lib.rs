@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod cabi;
+mod image;
 pub mod memory;
 
 use alloc::boxed::Box;
@@ -27,7 +28,7 @@ use tern_core::features::WasmFeature;
 use tern_core::image::World;
 use tern_core::{Error, Event, Grant, Granted, Host, Limits, Output, Platform};
 use wasmi::TrapCode;
-use wasmi::{ExternType, Linker, Memory, MemoryType, Module, Store, TypedFunc};
+use wasmi::{AsContextMut, ExternType, Memory, MemoryType, Module, Store};
 
 use cabi::Export;
 
@@ -40,7 +41,7 @@ pub struct StoreData {
     host: Host,
     limiter: Limiter,
     memory: Option<Memory>,
-    realloc: Option<TypedFunc<(i32, i32, i32, i32), i32>>,
+    realloc: Option<cabi::Realloc>,
 }
 
 /// Grows memory and tables up to the limits, and traps (recording why) beyond them.
@@ -48,9 +49,13 @@ struct Limiter {
     memory_bytes: usize,
     table_elements: usize,
     hit: bool,
-    /// Linear memories a store may hold: 1, or 2 when the engine provides it (wasmi
-    /// counts the store's memory and the module's import of it apart).
+    /// Core instances, linear memories and tables a store may hold: a core module
+    /// makes one instance with one memory (2 when the engine provides it: wasmi
+    /// counts the store's memory and the module's import of it apart) and a table; a
+    /// device image as many as its modules define and import.
+    instances: usize,
     memories: usize,
+    tables: usize,
 }
 
 impl wasmi::ResourceLimiter for Limiter {
@@ -81,10 +86,10 @@ impl wasmi::ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        1
+        self.instances
     }
     fn tables(&self) -> usize {
-        1
+        self.tables
     }
     fn memories(&self) -> usize {
         self.memories
@@ -103,51 +108,79 @@ pub struct WasmiEngine {
 
 /// A world, its types shared with every host function, and the calling convention
 /// of each export `tern_core::Instance` calls, decided once per engine.
-struct EngineWorld {
+pub(crate) struct EngineWorld {
     /// The functions a component may import (the world's types are in `types`).
     imports: Vec<tern_core::image::HostFunc>,
-    types: Arc<Types>,
-    /// `init`, `on-event`, `health-check`.
+    pub(crate) types: Arc<Types>,
+    /// `init`, `on-event`, `health-check`: their calling conventions and types.
     exports: [FuncAbi; 3],
+    pub(crate) export_types: [tern_cabi::FuncType; 3],
 }
 
 /// The exports `tern_core::Instance` calls, in [`EngineWorld::exports`]' order.
-const EXPORTS: [&str; 3] = ["init", "on-event", "health-check"];
+pub(crate) const EXPORTS: [&str; 3] = ["init", "on-event", "health-check"];
 
 impl EngineWorld {
     fn new(world: World) -> Result<EngineWorld, Error> {
         let broken = |what: &str| Error::Engine(format!("the runtime's world description {what}"));
-        let abi = |name: &str| -> Result<FuncAbi, Error> {
+        let ty = |name: &str| -> Result<tern_cabi::FuncType, Error> {
             let f = world
                 .export(name)
                 .ok_or_else(|| broken(&format!("has no export `{name}`")))?;
-            FuncAbi::new(&world.types, &f.ty).map_err(|e| broken(&format!("`{name}`: {e}")))
+            Ok(f.ty.clone())
         };
-        let exports = [abi(EXPORTS[0])?, abi(EXPORTS[1])?, abi(EXPORTS[2])?];
+        let export_types = [ty(EXPORTS[0])?, ty(EXPORTS[1])?, ty(EXPORTS[2])?];
+        let abi = |t: &tern_cabi::FuncType| {
+            FuncAbi::new(&world.types, t).map_err(|e| broken(&format!("an export: {e}")))
+        };
+        let exports = [
+            abi(&export_types[0])?,
+            abi(&export_types[1])?,
+            abi(&export_types[2])?,
+        ];
         // Only what a load needs stays on the heap, the types once.
         Ok(EngineWorld {
             imports: world.imports,
             types: Arc::new(world.types),
             exports,
+            export_types,
         })
     }
 
     /// The function a component imports as `module`.`name`, if the world has it.
-    fn import(&self, module: &str, name: &str) -> Option<&tern_core::image::HostFunc> {
+    pub(crate) fn import(&self, module: &str, name: &str) -> Option<&tern_core::image::HostFunc> {
         self.imports
             .iter()
             .find(|f| f.interface == module && f.name == name)
     }
 }
 
-/// A validated module linked against exactly its grant.
+/// A validated module or device image linked against exactly its grant.
 pub struct WasmiComponent {
-    module: Module,
-    linker: Linker<StoreData>,
+    kind: Kind,
     grant: Grant,
-    /// The type of the memory the engine provides ([`memory`]), if it was rewritten.
-    provided_memory: Option<MemoryType>,
     world: Arc<EngineWorld>,
+}
+
+enum Kind {
+    /// A core module built against the world.
+    Module {
+        module: Module,
+        /// What serves each of the module's imports, in order.
+        imports: Vec<CoreImport>,
+        /// The type of the memory the engine provides ([`memory`]), if it was
+        /// rewritten.
+        provided_memory: Option<MemoryType>,
+    },
+    /// A component taken apart when it was signed ([`tern_core::image`]).
+    Image(image::Plan),
+}
+
+/// What a core module's import is given.
+enum CoreImport {
+    Host(Arc<cabi::HostImport>),
+    /// The linear memory the engine lends ([`memory`]).
+    ProvidedMemory,
 }
 
 impl WasmiEngine {
@@ -232,19 +265,18 @@ const _: () = {
     assert!(!wasmi.supports(F::Gc));
 };
 
-impl tern_core::Engine for WasmiEngine {
-    type Component = WasmiComponent;
-    type Instance = WasmiInstance;
-
-    fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmiComponent, Error> {
+impl WasmiEngine {
+    /// A core module built against the world: each import checked against the grant
+    /// and the world's description, and given its host function.
+    fn load_module(&self, wasm: &[u8], grant: &Granted) -> Result<Kind, Error> {
         let rewritten = match self.memory {
             Some(_) => memory::import_defined_memory(wasm),
             None => None,
         };
         let module = Module::new(&self.engine, rewritten.as_deref().unwrap_or(wasm))
             .map_err(|e| Error::InvalidModule(e.to_string()))?;
-        let mut linker = Linker::new(&self.engine);
-        let mut linked = Vec::new();
+        let mut imports: Vec<CoreImport> = Vec::new();
+        let mut linked: Vec<(&str, &str, Arc<cabi::HostImport>)> = Vec::new();
         let mut provided_memory = None;
         for import in module.imports() {
             if import.module() == memory::MODULE {
@@ -252,6 +284,7 @@ impl tern_core::Engine for WasmiEngine {
                 match import.ty() {
                     ExternType::Memory(ty) if rewritten.is_some() && provided_memory.is_none() => {
                         provided_memory = Some(*ty);
+                        imports.push(CoreImport::ProvidedMemory);
                         continue;
                     }
                     _ => {}
@@ -264,11 +297,13 @@ impl tern_core::Engine for WasmiEngine {
                 iface,
                 &extern_of(import.ty()),
             )?;
-            let key = (import.module(), import.name());
-            if linked.contains(&key) {
+            if let Some((_, _, imp)) = linked
+                .iter()
+                .find(|(m, n, _)| *m == import.module() && *n == import.name())
+            {
+                imports.push(CoreImport::Host(imp.clone()));
                 continue;
             }
-            linked.push(key);
             let world = &self.world;
             let f = world.import(import.module(), import.name());
             let host = EdgeFn::of(iface, import.name());
@@ -282,82 +317,52 @@ impl tern_core::Engine for WasmiEngine {
             let abi = FuncAbi::new(&world.types, &f.ty).map_err(|e| {
                 Error::Engine(format!("{}.{}: {e}", import.module(), import.name()))
             })?;
-            let imp = cabi::HostImport::new(self.world.types.clone(), abi, host);
-            cabi::define_import(&mut linker, import.module(), import.name(), imp)
-                .map_err(|e| Error::Engine(e.to_string()))?;
+            let imp = Arc::new(cabi::HostImport::new(world.types.clone(), abi, host));
+            linked.push((import.module(), import.name(), imp.clone()));
+            imports.push(CoreImport::Host(imp));
         }
         check_exports(|name| module.get_export(name).as_ref().map(extern_of))?;
-        Ok(WasmiComponent {
+        Ok(Kind::Module {
             module,
-            linker,
-            grant: grant.grant().clone(),
+            imports,
             provided_memory,
-            world: self.world.clone(),
         })
     }
 
-    fn instantiate(
+    /// Instantiates a core module with its host functions and finds the world's
+    /// exports, the module's own `memory` and `cabi_realloc` as their options.
+    fn instantiate_module(
         &self,
+        store: &mut Store<StoreData>,
         component: &WasmiComponent,
-        platform: Box<dyn Platform + Send>,
-    ) -> Result<WasmiInstance, Error> {
-        // Taken before the store exists, so it is given back after the store is gone
-        // (locals drop in reverse order; in the instance it is the last field).
-        let (buffer, lease) = match (component.provided_memory, self.memory) {
-            (Some(_), Some(m)) => {
-                let buffer = m.take().ok_or_else(|| {
-                    Error::Engine(
-                        "the linear memory is in use by another instance: drop it first".into(),
-                    )
-                })?;
-                (Some(buffer), Some(Lease(m)))
-            }
-            _ => (None, None),
-        };
-        let data = StoreData {
-            host: Host::new(component.grant.clone(), platform),
-            limiter: Limiter {
-                memory_bytes: self.limits.memory_bytes as usize,
-                table_elements: self.limits.table_elements as usize,
-                hit: false,
-                memories: if buffer.is_some() { 2 } else { 1 },
-            },
-            memory: None,
-            realloc: None,
-        };
-        let mut store = Store::new(&self.engine, data);
-        store.limiter(|d| &mut d.limiter);
-        let fuel = self.limits.fuel_per_call;
-        store
-            .set_fuel(fuel)
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        let instance = match (component.provided_memory, buffer) {
-            (Some(ty), Some(buffer)) => {
-                let memory =
-                    Memory::new_static(&mut store, ty, buffer).map_err(|_| Error::MemoryLimit {
-                        limit_bytes: self.limits.memory_bytes,
-                    })?;
-                let mut linker = component.linker.clone();
-                linker
-                    .define(memory::MODULE, memory::NAME, memory)
-                    .map_err(|e| Error::Engine(e.to_string()))?;
-                linker.instantiate_and_start(&mut store, &component.module)
-            }
-            _ => component
-                .linker
-                .instantiate_and_start(&mut store, &component.module),
+        module: &Module,
+        imports: &[CoreImport],
+        provided: Option<Memory>,
+    ) -> Result<[Export; 3], Error> {
+        let mut externs = Vec::with_capacity(imports.len());
+        for import in imports {
+            externs.push(match import {
+                CoreImport::Host(imp) => {
+                    wasmi::Extern::Func(cabi::host_func(store, imp.clone(), cabi::MemSource::Store))
+                }
+                CoreImport::ProvidedMemory => wasmi::Extern::Memory(
+                    provided
+                        .ok_or_else(|| Error::Engine("the engine lends no linear memory".into()))?,
+                ),
+            });
         }
-        .map_err(|e| map_error(e, &store, &self.limits))?;
+        let instance = wasmi::Instance::new(&mut *store, module, &externs)
+            .map_err(|e| map_error(e, store, &self.limits))?;
         let memory = instance
-            .get_memory(&store, "memory")
+            .get_memory(&*store, "memory")
             .ok_or(Error::MissingExport("memory"))?;
         let typed = |store: &Store<StoreData>, name: &'static str| {
             instance
                 .get_func(store, name)
                 .ok_or(Error::MissingExport(name))
         };
-        let realloc = typed(&store, "cabi_realloc")?
-            .typed::<(i32, i32, i32, i32), i32>(&store)
+        let realloc = typed(store, "cabi_realloc")?
+            .typed::<(i32, i32, i32, i32), i32>(&*store)
             .map_err(|e| Error::InvalidModule(format!("cabi_realloc: {e}")))?;
         let export = |store: &Store<StoreData>, i: usize| -> Result<Export, Error> {
             let name = EXPORTS[i];
@@ -371,26 +376,135 @@ impl tern_core::Engine for WasmiEngine {
                 post_return,
             ))
         };
-        let exports = [export(&store, 0)?, export(&store, 1)?, export(&store, 2)?];
+        let exports = [export(store, 0)?, export(store, 1)?, export(store, 2)?];
         store.data_mut().memory = Some(memory);
         store.data_mut().realloc = Some(realloc);
         // A WASI-style reactor (a C toolchain's module) initialises itself in
         // `_initialize`; a component runs it once everything is linked (component
-        // model #378), so Wasmtime runs it here too.
-        if let Some(initialize) = instance.get_func(&store, "_initialize") {
+        // model #378), so Wasmtime runs it here too. (In a device image,
+        // wit-component's own start module calls it.)
+        if let Some(initialize) = instance.get_func(&*store, "_initialize") {
             initialize
-                .typed::<(), ()>(&store)
+                .typed::<(), ()>(&*store)
                 .map_err(|e| {
                     Error::InvalidModule(format!("`_initialize` takes and returns nothing: {e}"))
                 })?
-                .call(&mut store, ())
-                .map_err(|e| map_error(e, &store, &self.limits))?;
+                .call(&mut *store, ())
+                .map_err(|e| map_error(e, store, &self.limits))?;
         }
+        Ok(exports)
+    }
+}
+
+impl tern_core::Engine for WasmiEngine {
+    type Component = WasmiComponent;
+    type Instance = WasmiInstance;
+
+    fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmiComponent, Error> {
+        let kind = if tern_core::image::is_image(wasm) {
+            Kind::Image(image::Plan::load(
+                &self.engine,
+                wasm,
+                grant,
+                &self.world,
+                self.memory.is_some(),
+            )?)
+        } else {
+            self.load_module(wasm, grant)?
+        };
+        Ok(WasmiComponent {
+            kind,
+            grant: grant.grant().clone(),
+            world: self.world.clone(),
+        })
+    }
+
+    fn instantiate(
+        &self,
+        component: &WasmiComponent,
+        platform: Box<dyn Platform + Send>,
+    ) -> Result<WasmiInstance, Error> {
+        // Taken before the store exists, so it is given back after the store is gone
+        // (locals drop in reverse order; in the instance it is the last field).
+        let lends = match &component.kind {
+            Kind::Module {
+                provided_memory, ..
+            } => provided_memory.is_some(),
+            Kind::Image(plan) => plan.provided_memory.is_some(),
+        };
+        let (buffer, lease) = match (lends, self.memory) {
+            (true, Some(m)) => {
+                let buffer = m.take().ok_or_else(|| {
+                    Error::Engine(
+                        "the linear memory is in use by another instance: drop it first".into(),
+                    )
+                })?;
+                (Some(buffer), Some(Lease(m)))
+            }
+            _ => (None, None),
+        };
+        let (instances, memories, tables, provided_ty) = match &component.kind {
+            Kind::Module {
+                provided_memory, ..
+            } => (1, 1, 1, *provided_memory),
+            Kind::Image(plan) => (
+                plan.instances,
+                plan.memories,
+                plan.tables,
+                plan.provided_memory.map(|(_, ty)| ty),
+            ),
+        };
+        let data = StoreData {
+            host: Host::new(component.grant.clone(), platform),
+            limiter: Limiter {
+                memory_bytes: self.limits.memory_bytes as usize,
+                table_elements: self.limits.table_elements as usize,
+                hit: false,
+                instances,
+                memories: memories + usize::from(buffer.is_some()),
+                tables,
+            },
+            memory: None,
+            realloc: None,
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limiter);
+        let fuel = self.limits.fuel_per_call;
+        store
+            .set_fuel(fuel)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let provided = match (provided_ty, buffer) {
+            (Some(ty), Some(buffer)) => {
+                Some(Memory::new_static(&mut store, ty, buffer).map_err(|_| {
+                    Error::MemoryLimit {
+                        limit_bytes: self.limits.memory_bytes,
+                    }
+                })?)
+            }
+            _ => None,
+        };
+        let (exports, types) = match &component.kind {
+            Kind::Module {
+                module, imports, ..
+            } => (
+                self.instantiate_module(&mut store, component, module, imports, provided)?,
+                component.world.types.clone(),
+            ),
+            Kind::Image(plan) => {
+                let exports = plan
+                    .instantiate(&mut store, provided)
+                    .map_err(|f| match f {
+                        image::Fault::Wasm(e) => map_error(e, &store, &self.limits),
+                        image::Fault::Plan(what) => Error::InvalidModule(what),
+                    })?;
+                (exports, plan.types.clone())
+            }
+        };
         Ok(WasmiInstance {
             store,
             limits: self.limits,
             exports,
-            types: component.world.types.clone(),
+            types,
             poisoned: false,
             _lease: lease,
         })
@@ -503,7 +617,7 @@ impl WasmiInstance {
         args: &[tern_cabi::Val],
     ) -> Result<Option<tern_cabi::Val>, wasmi::Error> {
         let export = &self.exports[i];
-        export.call(&mut self.store, &self.types, args)
+        export.call(self.store.as_context_mut(), &self.types, args)
     }
 }
 

@@ -155,6 +155,31 @@ pub fn import_defined_memory(wasm: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// How many tables and memories `wasm` defines (its table and memory sections'
+/// counts), or `None` for bytes this walk cannot follow. A store holding instances of
+/// several modules (a device image) allows exactly as many.
+pub(crate) fn defined_tables_and_memories(wasm: &[u8]) -> Option<(usize, usize)> {
+    if wasm.get(..4)? != b"\0asm" || wasm.len() < 8 {
+        return None;
+    }
+    let (mut tables, mut memories) = (0, 0);
+    let mut pos = 8;
+    while pos < wasm.len() {
+        let id = wasm[pos];
+        pos += 1;
+        let len = leb(wasm, &mut pos)? as usize;
+        let payload = wasm.get(pos..pos.checked_add(len)?)?;
+        pos += len;
+        let mut p = 0;
+        match id {
+            4 => tables += leb(payload, &mut p)? as usize,
+            5 => memories += leb(payload, &mut p)? as usize,
+            _ => {}
+        }
+    }
+    Some((tables, memories))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
