@@ -322,6 +322,39 @@ fn benches(c: &mut Criterion) {
     g.bench_function("bare-wasmi", |b| {
         b.iter(|| bare_wasmi::instantiate(&bi_smoother))
     });
+    // The smoother as a component, taken apart into a device image (its module,
+    // wit-component's shim and fixup modules, the plan) as `tern sign` does for wasmi
+    // boards: the plan executor's instantiation.
+    let smoother_image = tern_core::image::encode(
+        &tern_wit::device_image(&tern_wasmtime::WasmtimeEngine::componentize(&smoother).unwrap())
+            .unwrap(),
+    );
+    let ti_image = ti.load(&smoother_image, &dev(&grant)).unwrap();
+    g.bench_function("tern-wasmi-image", |b| {
+        b.iter(|| {
+            ti.instantiate(&ti_image, Box::new(SimPlatform::default()))
+                .unwrap()
+        })
+    });
+    // A two-component app: the environment component composed with the Ruuvi decoder
+    // it imports (tern_host::compose), as a device image: two components, each with its
+    // own memory, linked by the plan.
+    let composed = tern_host::compose::compose(
+        &tern_host::compose::componentize(&tern_tests::wasm("environment")).unwrap(),
+        &[(
+            "tern:ruuvi/decode@0.1.0",
+            &tern_host::compose::componentize(&tern_tests::wasm("ruuvi-decoder")).unwrap(),
+        )],
+    )
+    .unwrap();
+    let app_image = tern_core::image::encode(&tern_wit::device_image(&composed).unwrap());
+    let ti_app = ti.load(&app_image, &dev(&grant)).unwrap();
+    g.bench_function("tern-wasmi-app", |b| {
+        b.iter(|| {
+            ti.instantiate(&ti_app, Box::new(SimPlatform::default()))
+                .unwrap()
+        })
+    });
     g.finish();
 
     // One on-event call of the smoother: a sample in, kv get + set + log, one output.

@@ -115,6 +115,26 @@ pub fn run() -> Result<(), String> {
             t / b
         );
     }
+    // A device image (the smoother as a component: its module, wit-component's shim
+    // and fixup modules, and the plan that links them) next to bare wasmi
+    // instantiating the one module.
+    let t = mean_ns("instantiate/tern-wasmi-image")?;
+    let b = mean_ns("instantiate/bare-wasmi")?;
+    println!(
+        "{:<24} {:>12} {:>12} {:>7.2}x   instantiate ≤ 100 µs (3 modules and a plan)",
+        "instantiate (wasmi image)",
+        fmt_ns(t),
+        fmt_ns(b),
+        t / b
+    );
+    let t = mean_ns("instantiate/tern-wasmi-app")?;
+    println!(
+        "{:<24} {:>12} {:>12} {:>7.2}x   two-component app ≤ 100 µs (environment + decoder)",
+        "instantiate (wasmi app)",
+        fmt_ns(t),
+        fmt_ns(b),
+        t / b
+    );
     for (engine, target) in [("wasmtime", "≤ 50 ns"), ("wasmi", "≤ 150 ns")] {
         let per = |who: &str| -> Result<f64, String> {
             let n1000 = mean_ns(&format!("hostcall/{who}-{engine}/1000"))?;

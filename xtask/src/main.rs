@@ -39,7 +39,7 @@ demo and test first install what a fresh machine lacks: the wasm32 and thumbv7em
 Rust targets (rustup) and qemu-system-arm (apt-get, as root).
   fuzz [--seconds N]
               run each fuzz target (cargo-fuzz, nightly: the bundle parser, the
-              device-image decoder) for N seconds (default 60); skipped with a
+              device-image decoder, the plan executor) for N seconds (default 60); skipped with a
               message when cargo-fuzz is missing
   bench [--device [--profile] | --interp]
               criterion benchmarks of both engines next to the bare engines (prints
@@ -385,8 +385,8 @@ fn test() -> Result<(), String> {
         ]),
         "the QEMU devices end to end (firmware on mps2-an386 and mps2-an505, smoltcp, fleet server on loopback)",
     )?;
-    // Both targets, 30 s each: the minute the bundle parser alone used to have.
-    fuzz(30)?;
+    // Every target, 20 s each: about the minute the bundle parser alone used to have.
+    fuzz(20)?;
     println!("xtask: all tests passed");
     Ok(())
 }
@@ -548,9 +548,13 @@ fn board_edit_changes_policy() -> Result<(), String> {
 
 /// The cargo-fuzz targets in tests/fuzz, each with its committed seed corpus
 /// (tests/fuzz/corpus/<target>).
-const FUZZ_TARGETS: [(&str, &str); 2] = [
+const FUZZ_TARGETS: [(&str, &str); 3] = [
     ("bundle_parse", "the bundle parser"),
     ("device_image", "the device-image decoder"),
+    (
+        "plan_executor",
+        "the plan executor (device images loaded and run on wasmi)",
+    ),
 ];
 
 /// `cargo xtask fuzz`: each fuzz target under libFuzzer for `seconds`, starting from

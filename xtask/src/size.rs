@@ -75,6 +75,9 @@ enum Group {
     Wasmi,
     Smoltcp,
     Crypto,
+    /// The component model on the device: `tern-cabi`, `tern-wasmi`'s ABI glue and
+    /// plan executor, `tern-core`'s world description and `tern:edge` mapping.
+    ComponentModel,
     Tern,
     CoreAlloc,
     Other,
@@ -88,7 +91,8 @@ impl Group {
             Group::Wasmi => "wasmi + wasmparser",
             Group::Smoltcp => "smoltcp",
             Group::Crypto => "crypto (ed25519, curve25519, sha2)",
-            Group::Tern => "tern-* (core, wasmi, agent, firmware)",
+            Group::ComponentModel => "component model (tern-cabi, ABI glue, plan executor)",
+            Group::Tern => "other tern-* (core, wasmi, agent, net, device, firmware)",
             Group::CoreAlloc => "core + alloc + compiler-builtins",
             Group::Other => "other crates",
             Group::Outlined => "outlined code (shared, no owner)",
@@ -242,7 +246,7 @@ impl Footprint {
         for (label, n) in rows {
             let _ = writeln!(
                 out,
-                "  {label:<44} {:>7.1} KiB {:>5.1} %",
+                "  {label:<56} {:>7.1} KiB {:>5.1} %",
                 kib(n),
                 100.0 * n as f64 / counted.max(1) as f64
             );
@@ -279,6 +283,16 @@ fn group_of(name: &str) -> (Group, String) {
         return (Group::Outlined, String::new());
     }
     let krate = crate_of(name);
+    /// Modules of other tern crates that are the component model's.
+    const COMPONENT_MODEL: [&str; 4] = [
+        "tern_wasmi::cabi::",
+        "tern_wasmi::image::",
+        "tern_core::edge::",
+        "tern_core::image::",
+    ];
+    if krate == "tern_cabi" || COMPONENT_MODEL.iter().any(|m| name.contains(m)) {
+        return (Group::ComponentModel, krate);
+    }
     let group = match krate.as_str() {
         k if k.starts_with("wasmi") || k.starts_with("wasmparser") => Group::Wasmi,
         "smoltcp" => Group::Smoltcp,

@@ -36,6 +36,12 @@ enum Command {
     Keygen(commands::keygen::Args),
     /// Wrap a component in a signed bundle, refusing one a --board would not install.
     ///
+    /// The input is a component's core wasm or a component (`wasm-tools component
+    /// new`, cargo-component, wit-bindgen bindings). A component is signed as it is
+    /// for Wasmtime boards and as a device image made from it for wasmi boards, so for
+    /// one engine at a time; what a wasmi board cannot run (async, resources, ...) is
+    /// refused with the reason.
+    ///
     /// Requested capabilities come from --grant, else from component.toml's
     /// [capabilities] (--component-toml, else `components/<name>/component.toml` or
     /// `components/fixtures/<name>/component.toml` under the current directory), else

@@ -703,3 +703,203 @@ fn a_reader_closing_the_pipe_early_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(kv.exists(), "the kv store was still saved");
 }
+
+/// `name`'s core module made a component exactly as Tern's Wasmtime engine makes it
+/// (the bytes `wasm-tools component new` makes), written as `dir/<name>.wasm`.
+fn component_file(dir: &Path, name: &str) -> PathBuf {
+    let module = std::fs::read(component(name)).unwrap();
+    let bytes = tern_wasmtime::WasmtimeEngine::componentize(&module).unwrap();
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The payload of the bundle at `path`.
+fn bundle_payload(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut decoder = tern_core::bundle::HeaderDecoder::new();
+    let (_, payload) = decoder.feed(&bytes).unwrap().unwrap();
+    payload.to_vec()
+}
+
+/// Signs `wasm` from the repository root (so components/<name>/component.toml gives
+/// the capabilities) for `boards`, to `out`.
+fn sign_for_boards(wasm: &Path, boards: &[&str], out: &Path) -> (i32, String, String) {
+    let _ = std::fs::remove_file(out);
+    let key = dev_key();
+    let mut args = vec![
+        "sign",
+        wasm.to_str().unwrap(),
+        "--key",
+        &key,
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    for b in boards {
+        args.extend(["--board", b]);
+    }
+    tern(&args)
+}
+
+#[test]
+fn sign_embeds_a_component_for_wasmtime_boards_and_its_device_image_for_wasmi_boards() {
+    let dir = scratch("component");
+    let smoother = component_file(&dir, "smoother");
+    let bytes = std::fs::read(&smoother).unwrap();
+    let events = "components/smoother/events.jsonl";
+
+    // Wasmtime boards: the component as it is.
+    let out = dir.join("server.tern");
+    let (code, stdout, err) = sign_for_boards(&smoother, &["server", "linux-gateway"], &out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("payload: the component, for Wasmtime"),
+        "{stdout}"
+    );
+    assert_eq!(bundle_payload(&out), bytes);
+    for board in ["server", "linux-gateway"] {
+        let (code, stdout, stderr) = tern(&["verify", out.to_str().unwrap(), "--board", board]);
+        assert_eq!(code, 0, "{board}: {stderr}");
+        assert!(stdout.starts_with("accepted"), "{stdout}");
+    }
+    // It runs on the server as its core module does.
+    let (code, from_bundle, err) = tern(&[
+        "run",
+        out.to_str().unwrap(),
+        "--board",
+        "server",
+        "--events",
+        events,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, from_module, err) = tern(&[
+        "run",
+        &component("smoother"),
+        "--grant",
+        "log",
+        "--grant",
+        "sensors=temp-0",
+        "--grant",
+        "kv=4096",
+        "--events",
+        events,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(from_bundle, from_module);
+    assert!(from_bundle.lines().count() > 2, "{from_bundle}");
+    // A wasmi board refuses a component payload.
+    let (code, _, stderr) = tern(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--board",
+        "qemu-mps2-an386",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+
+    // wasmi boards: a device image made from it, covered by the signature.
+    let out = dir.join("qemu.tern");
+    let (code, stdout, err) = sign_for_boards(&smoother, &["qemu-mps2-an386"], &out);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("payload: a device image made from the component, for wasmi"),
+        "{stdout}"
+    );
+    let image = tern_core::image::decode(&bundle_payload(&out)).unwrap();
+    let exports: Vec<&str> = image.exports.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(exports, ["init", "on-event", "health-check"]);
+    let (code, stdout, stderr) = tern(&[
+        "verify",
+        out.to_str().unwrap(),
+        "--board",
+        "qemu-mps2-an386",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("accepted"), "{stdout}");
+    let (code, _, stderr) = tern(&["verify", out.to_str().unwrap(), "--board", "server"]);
+    assert_eq!(code, 1, "{stderr}");
+
+    // The core module is signed as it is for both kinds of board at once.
+    let out = dir.join("module.tern");
+    let module = PathBuf::from(component("smoother"));
+    let (code, stdout, err) = sign_for_boards(&module, &["server", "qemu-mps2-an386"], &out);
+    assert_eq!(code, 0, "{err}");
+    assert!(!stdout.contains("payload:"), "{stdout}");
+    assert_eq!(bundle_payload(&out), std::fs::read(&module).unwrap());
+}
+
+#[test]
+fn sign_refuses_a_component_for_both_engines_at_once_naming_the_boards() {
+    let dir = scratch("component-both");
+    let smoother = component_file(&dir, "smoother");
+    let out = dir.join("both.tern");
+    let (code, _, err) = sign_for_boards(
+        &smoother,
+        &["server", "qemu-mps2-an386", "qemu-mps2-an505"],
+        &out,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.exists(), "nothing is written");
+    assert_eq!(
+        err.trim_end(),
+        "tern: a component is signed once per engine: Wasmtime boards run it as it is, wasmi boards a device image made from it, and a bundle carries one payload; wasmtime runs on --board server and wasmi on --board qemu-mps2-an386, --board qemu-mps2-an505: sign it once with --board server and once with --board qemu-mps2-an386 --board qemu-mps2-an505"
+    );
+}
+
+#[test]
+fn sign_refuses_a_component_a_wasmi_board_cannot_run_with_the_reason() {
+    let dir = scratch("component-wasmi");
+    for (name, text, reason) in [
+        (
+            "async",
+            r#"(component
+                 (core module $m
+                   (func (export "f") (result i32) i32.const 0)
+                   (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
+                 (core instance $i (instantiate $m))
+                 (alias core export $i "f" (core func $f))
+                 (alias core export $i "cb" (core func $cb))
+                 (func (export "f") async (canon lift (core func $f) async (callback $cb))))"#,
+            "the function lifted from core export `f` is async: Tern runs the synchronous canonical ABI only",
+        ),
+        (
+            "resource",
+            r#"(component
+                 (type $r (resource (rep i32)))
+                 (core func (canon resource.new $r)))"#,
+            "the component uses `canon resource.new`: Tern implements `canon lift` and `canon lower` only (resources are not supported yet)",
+        ),
+    ] {
+        let wasm = dir.join(format!("{name}.wasm"));
+        std::fs::write(&wasm, wat::parse_str(text).unwrap()).unwrap();
+        let out = dir.join(format!("{name}.tern"));
+        let (code, stdout, err) = sign_for_boards(&wasm, &["qemu-mps2-an386"], &out);
+        assert_eq!(code, 1, "{name}: {stdout}{err}");
+        assert!(!out.exists(), "{name}: nothing is written");
+        assert!(
+            err.contains(&format!(
+                "the component cannot run on wasmi (--board qemu-mps2-an386): {reason}"
+            )),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn sign_help_says_components_are_accepted() {
+    let (code, help, err) = tern(&["sign", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    for words in [
+        "component (from `wasm-tools component new`",
+        "Wasmtime boards run a component as it is",
+        "device image",
+        "async",
+    ] {
+        assert!(help.contains(words), "`{words}` missing from:\n{help}");
+    }
+    let (_, short, _) = tern(&["sign", "-h"]);
+    assert!(short.contains("component"), "{short}");
+}

@@ -412,7 +412,8 @@ pub enum GrantedBy {
 /// A component ready to run: its wasm, its grant and where that came from.
 #[derive(Debug)]
 pub struct Prepared {
-    /// The core wasm module (a bundle's verified payload).
+    /// The payload: a core module, a component or a device image (a bundle's
+    /// verified payload).
     pub wasm: Vec<u8>,
     /// What it is granted.
     pub grant: Granted,
@@ -450,11 +451,11 @@ impl fmt::Display for NotRunnable {
 
 impl std::error::Error for NotRunnable {}
 
-/// Decides what `bytes` (a core wasm module or a signed bundle) runs as, and with
-/// which grant: a bundle only through `board`'s install policy
-/// ([`sign::verify_stream`]), with exactly its manifest's grant; unsigned code with the
-/// `items` (`--grant` syntax), else everything `board` offers, else the development
-/// grant.
+/// Decides what `bytes` (a core wasm module, a component or a signed bundle) runs
+/// as, and with which grant: a bundle only through `board`'s install policy
+/// ([`sign::verify_stream`]), with exactly its manifest's grant; unsigned code with
+/// the `items` (`--grant` syntax), else everything `board` offers, else the
+/// development grant.
 pub fn prepare(
     bytes: Vec<u8>,
     board: Option<&'static BoardTable>,
@@ -522,7 +523,9 @@ impl Engines {
         })
     }
 
-    /// Runs on the engine named by `kind` (see [`run_stream`]).
+    /// Runs on the engine named by `kind` (see [`run_stream`]). A component given
+    /// for wasmi runs as the device image `tern sign` would make of it
+    /// ([`for_engine`]).
     pub fn run(
         &self,
         kind: EngineKind,
@@ -532,11 +535,25 @@ impl Engines {
         events: &[Event],
         sim: &SharedSim,
     ) -> Result<Transcript, Error> {
+        let wasm = for_engine(wasm, kind)?;
         match kind {
-            EngineKind::Wasmi => run_stream(&self.wasmi, wasm, grant, config, events, sim),
-            EngineKind::Wasmtime => run_stream(&self.wasmtime, wasm, grant, config, events, sim),
+            EngineKind::Wasmi => run_stream(&self.wasmi, &wasm, grant, config, events, sim),
+            EngineKind::Wasmtime => run_stream(&self.wasmtime, &wasm, grant, config, events, sim),
         }
     }
+}
+
+/// What `engine` runs for `wasm`: a component, on wasmi, as its device image
+/// ([`sign::device_image`], what `tern sign` signs for a wasmi board; a component
+/// wasmi cannot run is [`Error::InvalidModule`] with the reason); anything else as it
+/// is (the engine then checks it).
+pub fn for_engine(wasm: &[u8], engine: EngineKind) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    if engine == EngineKind::Wasmi && sign::PayloadKind::of(wasm) == sign::PayloadKind::Component {
+        return sign::device_image(wasm)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| Error::InvalidModule(format!("the component cannot run on wasmi: {e}")));
+    }
+    Ok(std::borrow::Cow::Borrowed(wasm))
 }
 
 #[cfg(test)]

@@ -17,25 +17,181 @@ use tern_core::{Grant, Granted, Interface};
 
 use crate::keys::KeyFile;
 
-/// The `tern:edge` interfaces a core module imports, in WIT order.
+/// What a payload is: what `tern sign` was given, and what a bundle carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// A component's core module (built with wit-bindgen against `tern:edge`): runs
+    /// on every board, componentized against the runtime's world on Wasmtime.
+    Module,
+    /// A component (`wasm-tools component new`, cargo-component, ...): Wasmtime
+    /// boards run it as it is; for wasmi boards `tern sign` makes a device image of it.
+    Component,
+    /// A device image (`tern_core::image`): a component taken apart for wasmi boards.
+    DeviceImage,
+}
+
+impl PayloadKind {
+    /// The kind of `bytes`, by their first bytes: the device-image magic, a
+    /// component's or else (a core module's, or bytes no engine will load) a module.
+    pub fn of(bytes: &[u8]) -> PayloadKind {
+        if tern_core::image::is_image(bytes) {
+            PayloadKind::DeviceImage
+        } else if wasmparser::Parser::is_component(bytes) {
+            PayloadKind::Component
+        } else {
+            PayloadKind::Module
+        }
+    }
+
+    /// `core module`, `component` or `device image`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PayloadKind::Module => "core module",
+            PayloadKind::Component => "component",
+            PayloadKind::DeviceImage => "device image",
+        }
+    }
+}
+
+/// The `tern:edge` interfaces a payload imports, in WIT order: a core module's and
+/// a device image's by their imported functions' modules, a component's by its
+/// instance imports ([`tern_wasmtime::component::check_imports`]). An import outside
+/// `tern:edge` is an error naming it.
 pub fn imported_interfaces(wasm: &[u8]) -> Result<Vec<Interface>, String> {
+    let dev = Grant::development();
     let mut out = Vec::new();
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| format!("not a wasm module: {e}"))?;
-        if let wasmparser::Payload::ImportSection(reader) = payload {
-            for import in reader.into_imports() {
-                let import = import.map_err(|e| format!("not a wasm module: {e}"))?;
-                let iface =
-                    tern_core::abi::check_import(import.module, import.name, &Grant::development())
+    match PayloadKind::of(wasm) {
+        PayloadKind::Module => {
+            for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+                let payload = payload.map_err(|e| format!("not a wasm module: {e}"))?;
+                if let wasmparser::Payload::ImportSection(reader) = payload {
+                    for import in reader.into_imports() {
+                        let import = import.map_err(|e| format!("not a wasm module: {e}"))?;
+                        let iface = tern_core::abi::check_import(import.module, import.name, &dev)
+                            .map_err(|e| e.to_string())?;
+                        if !out.contains(&iface) {
+                            out.push(iface);
+                        }
+                    }
+                }
+            }
+        }
+        PayloadKind::Component => {
+            // Read under every feature a component may use on some engine: what an
+            // engine cannot run is refused when the payload is made and checked.
+            out = tern_wasmtime::component::check_imports(
+                wasm,
+                tern_wit::features::component(),
+                &dev,
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        PayloadKind::DeviceImage => {
+            let image = tern_core::image::decode(wasm).map_err(|e| e.to_string())?;
+            for step in &image.steps {
+                if let tern_core::image::Step::Func(tern_core::image::Func::Import(f)) = step {
+                    let iface = tern_core::abi::check_import(&f.interface, &f.name, &dev)
                         .map_err(|e| e.to_string())?;
-                if !out.contains(&iface) {
-                    out.push(iface);
+                    if !out.contains(&iface) {
+                        out.push(iface);
+                    }
                 }
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// A component made a device image for wasmi ([`tern_wit::device_image`]), encoded
+/// as a bundle carries it ([`tern_core::image::encode`]). What wasmi cannot run
+/// (async, resources, a feature wasmi lacks, ...) is refused, naming the item.
+pub fn device_image(component: &[u8]) -> Result<Vec<u8>, tern_wit::ImageBuildError> {
+    Ok(tern_core::image::encode(&tern_wit::device_image(
+        component,
+    )?))
+}
+
+/// Why `tern sign` cannot make a component's payload for its targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayloadRefusal {
+    /// The targets run both engines: Wasmtime runs the component as it is, wasmi a
+    /// device image of it, and a bundle carries one payload.
+    MixedEngines {
+        /// The Wasmtime targets, as flags (`--board server`, `--engine wasmtime`).
+        wasmtime: Vec<String>,
+        /// The wasmi targets, likewise.
+        wasmi: Vec<String>,
+    },
+    /// Every target runs wasmi and the component cannot be made a device image.
+    Image {
+        /// The wasmi targets, as flags.
+        targets: Vec<String>,
+        /// Why, naming the item.
+        error: tern_wit::ImageBuildError,
+    },
+}
+
+impl fmt::Display for PayloadRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PayloadRefusal::MixedEngines { wasmtime, wasmi } => write!(
+                f,
+                "a component is signed once per engine: Wasmtime boards run it as it is, wasmi boards a device image made from it, and a bundle carries one payload; wasmtime runs on {} and wasmi on {}: sign it once with {} and once with {}",
+                wasmtime.join(", "),
+                wasmi.join(", "),
+                wasmtime.join(" "),
+                wasmi.join(" ")
+            ),
+            PayloadRefusal::Image { targets, error } => write!(
+                f,
+                "the component cannot run on wasmi ({}): {error}",
+                targets.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PayloadRefusal {}
+
+/// The payload a bundle for these targets carries, made from what `tern sign` was
+/// given: a core module or a device image as it is (each target's engine checks it
+/// later, [`check_targets`]); a component as it is if every target runs Wasmtime, as
+/// a [`device_image`] if every target runs wasmi, refused if they mix engines. With
+/// no target the input is returned ([`build`] refuses it).
+pub fn payload_for_targets(
+    input: &[u8],
+    boards: &[&'static BoardTable],
+    engines: &[EngineKind],
+) -> Result<Vec<u8>, PayloadRefusal> {
+    if PayloadKind::of(input) != PayloadKind::Component {
+        return Ok(input.to_vec());
+    }
+    let targets: Vec<(String, EngineKind)> = boards
+        .iter()
+        .map(|b| (format!("--board {}", b.name()), b.engine()))
+        .chain(
+            engines
+                .iter()
+                .map(|e| (format!("--engine {}", e.name()), *e)),
+        )
+        .collect();
+    let on = |engine: EngineKind| -> Vec<String> {
+        targets
+            .iter()
+            .filter(|(_, e)| *e == engine)
+            .map(|(t, _)| t.clone())
+            .collect()
+    };
+    let (wasmtime, wasmi) = (on(EngineKind::Wasmtime), on(EngineKind::Wasmi));
+    match (wasmtime.is_empty(), wasmi.is_empty()) {
+        (_, true) => Ok(input.to_vec()),
+        (true, false) => device_image(input).map_err(|error| PayloadRefusal::Image {
+            targets: wasmi,
+            error,
+        }),
+        (false, false) => Err(PayloadRefusal::MixedEngines { wasmtime, wasmi }),
+    }
 }
 
 /// The capabilities requested when neither flags nor component.toml give scopes:
@@ -151,8 +307,11 @@ impl fmt::Display for EngineRefusal {
 
 impl std::error::Error for EngineRefusal {}
 
-/// Whether `board`'s engine can run `wasm`: it must validate under the engine's wasm
-/// features ([`EngineKind::supports`], checked by [`tern_wasmtime::features`]). The
+/// Whether `board`'s engine can run `wasm`, by its [`PayloadKind`]
+/// ([`tern_wasmtime::features::validate`]): a core module must validate under the
+/// engine's wasm features ([`EngineKind::supports`]); a component runs on Wasmtime
+/// only, under Wasmtime's; a device image on wasmi only, each of its modules under
+/// wasmi's. The
 /// host's side of the install decision that needs the payload: `tern sign` runs it
 /// for every target, [`verify_stream`] (so `tern verify` and `tern run`) after the
 /// payload's hash.
@@ -699,7 +858,9 @@ pub fn requested_capabilities(
 
 /// What `tern sign` is asked to build.
 pub struct BundleRequest<'a> {
-    /// The component's core wasm.
+    /// What to sign: a component's core module, a component, or a device image
+    /// ([`PayloadKind`]; the payload is made for the targets by
+    /// [`payload_for_targets`]).
     pub wasm: &'a [u8],
     /// Its name ([`component_name`]).
     pub name: &'a str,
@@ -724,17 +885,23 @@ pub struct BundleRequest<'a> {
 pub struct Signed {
     /// The bundle's bytes.
     pub bytes: Vec<u8>,
+    /// What its payload is ([`payload_for_targets`]): a component given for wasmi
+    /// boards is a device image.
+    pub payload: PayloadKind,
     /// `None` if every named board's install policy accepts it and every targeted
     /// engine can run it; else who refuses, why, and how to fix it.
     pub refusal: Option<Box<BoardsWouldRefuse>>,
 }
 
-/// Builds and signs the bundle ([`build`]), then runs each named board's install
-/// policy on it ([`check_boards`]) and checks that every targeted board's and
-/// engine's engine can run the payload ([`check_targets`]), before anything is
-/// written.
+/// Makes the payload for the targets ([`payload_for_targets`]: a component is a
+/// device image for wasmi boards, and is refused for both engines at once), builds
+/// and signs the bundle ([`build`]), then runs each named board's install policy on
+/// it ([`check_boards`]) and checks that every targeted board's and engine's engine
+/// can run the payload ([`check_targets`]), before anything is written.
 pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
-    let imports = imported_interfaces(request.wasm)?;
+    let payload = payload_for_targets(request.wasm, request.boards, request.engines)
+        .map_err(|e| e.to_string())?;
+    let imports = imported_interfaces(&payload)?;
     let mut targets: Vec<Target> = request
         .boards
         .iter()
@@ -742,7 +909,7 @@ pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
         .collect();
     targets.extend(request.engines.iter().map(|e| Target::Engine(*e)));
     let bytes = build(
-        request.wasm,
+        &payload,
         request.name,
         request.version,
         request.security_counter,
@@ -755,7 +922,7 @@ pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
         .feed(&bytes)
         .map_err(|e| format!("internal error: the bundle just built does not decode: {e}"))?
         .ok_or("internal error: the bundle just built is truncated")?;
-    let engines = check_targets(request.wasm, request.boards, request.engines);
+    let engines = check_targets(&payload, request.boards, request.engines);
     let refusal = match check_boards(&header, request.boards, request.source.clone(), &imports) {
         Err(mut r) => {
             r.engines = engines;
@@ -771,7 +938,11 @@ pub fn sign(request: BundleRequest<'_>) -> Result<Signed, String> {
             engines,
         })),
     };
-    Ok(Signed { bytes, refusal })
+    Ok(Signed {
+        bytes,
+        payload: PayloadKind::of(&payload),
+        refusal,
+    })
 }
 
 /// A bundle's header, payload check and signatures, as `tern inspect` shows them.

@@ -396,6 +396,62 @@ impl WasmiEngine {
     }
 }
 
+impl WasmiEngine {
+    /// Instantiates `wasm`, a core module that imports nothing, and calls its export
+    /// `name` of type `ty` (over `types`) with `args` through the generic canonical
+    /// ABI: the module's `memory` and `cabi_realloc` as the canonical options,
+    /// `cabi_post_<name>` (if exported) as post-return, under this engine's limits.
+    /// For tools and for the differential tests, which hold this path to Wasmtime's
+    /// for any type.
+    pub fn call_once(
+        &self,
+        wasm: &[u8],
+        types: &Types,
+        name: &str,
+        ty: &tern_cabi::FuncType,
+        args: &[tern_cabi::Val],
+    ) -> Result<Option<tern_cabi::Val>, Error> {
+        let abi = FuncAbi::new(types, ty).map_err(|e| Error::Engine(format!("`{name}`: {e}")))?;
+        let module =
+            Module::new(&self.engine, wasm).map_err(|e| Error::InvalidModule(e.to_string()))?;
+        let data = StoreData {
+            host: Host::new(
+                Grant::default(),
+                Box::new(tern_core::SimPlatform::default()),
+            ),
+            limiter: Limiter {
+                memory_bytes: self.limits.memory_bytes as usize,
+                table_elements: self.limits.table_elements as usize,
+                hit: false,
+                instances: 1,
+                memories: 1,
+                tables: 1,
+            },
+            memory: None,
+            realloc: None,
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limiter);
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let instance = wasmi::Instance::new(&mut store, &module, &[])
+            .map_err(|e| map_error(e, &store, &self.limits))?;
+        let func = instance
+            .get_func(&store, name)
+            .ok_or_else(|| Error::InvalidModule(format!("no export `{name}`")))?;
+        let memory = instance.get_memory(&store, "memory");
+        let realloc = instance
+            .get_func(&store, "cabi_realloc")
+            .and_then(|f| f.typed::<(i32, i32, i32, i32), i32>(&store).ok());
+        let post_return = instance.get_func(&store, &format!("cabi_post_{name}"));
+        let export = Export::new(func, abi, memory, realloc, post_return);
+        export
+            .call(store.as_context_mut(), types, args)
+            .map_err(|e| map_error(e, &store, &self.limits))
+    }
+}
+
 impl tern_core::Engine for WasmiEngine {
     type Component = WasmiComponent;
     type Instance = WasmiInstance;

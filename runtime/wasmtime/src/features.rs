@@ -11,7 +11,7 @@
 
 use tern_core::bundle::EngineKind;
 use tern_core::features::{UnsupportedFeature, ValidationError, WasmFeature};
-use wasmparser::{BinaryReaderError, Parser, Payload, TypeRef, Validator, WasmFeatures};
+use wasmparser::{BinaryReaderError, Encoding, Parser, Payload, TypeRef, Validator, WasmFeatures};
 
 /// The `wasmparser` flags of one feature.
 pub const fn flags(feature: WasmFeature) -> WasmFeatures {
@@ -59,22 +59,87 @@ pub fn engine(engine: EngineKind) -> WasmFeatures {
         .fold(WasmFeatures::empty(), |acc, f| acc | flags(f))
 }
 
+/// What Wasmtime validates a component with: its core features ([`engine`]) and the
+/// component model without any of its later proposals (values, nested names, async,
+/// threads, error contexts, fixed-length lists, GC, maps, 64-bit memories,
+/// `implements`, canonical names). `WasmtimeEngine::config` sets exactly these.
+pub fn component() -> WasmFeatures {
+    engine(EngineKind::Wasmtime) | WasmFeatures::COMPONENT_MODEL
+}
+
+/// The component model's later proposals, every one off in Wasmtime's config: a
+/// component that needs one is refused when it is validated.
+pub fn component_model_proposals() -> WasmFeatures {
+    WasmFeatures::CM_VALUES
+        | WasmFeatures::CM_NESTED_NAMES
+        | WasmFeatures::CM_ASYNC
+        | WasmFeatures::CM_ASYNC_STACKFUL
+        | WasmFeatures::CM_MORE_ASYNC_BUILTINS
+        | WasmFeatures::CM_THREADING
+        | WasmFeatures::CM_ERROR_CONTEXT
+        | WasmFeatures::CM_FIXED_LENGTH_LISTS
+        | WasmFeatures::CM_GC
+        | WasmFeatures::CM_MAP
+        | WasmFeatures::CM64
+        | WasmFeatures::CM_IMPLEMENTS
+        | WasmFeatures::CM_CANON_NAMES
+}
+
+/// Why a device image does not run on Wasmtime.
+pub const IMAGE_ON_WASMTIME: &str = "a device image is for wasmi boards: a Wasmtime board runs the component as it is, so sign the component itself (not the device image `tern sign` made of it) for Wasmtime boards";
+
+/// Why a component does not run on wasmi as it is.
+pub const COMPONENT_ON_WASMI: &str = "a component runs as it is on Wasmtime boards only: for wasmi boards `tern sign` turns it into a device image when every target it is signed for runs wasmi";
+
 fn validate_with(wasm: &[u8], features: WasmFeatures) -> Result<(), BinaryReaderError> {
     Validator::new_with_features(features)
         .validate_all(wasm)
         .map(|_| ())
 }
 
-/// Checks that `wasm` is a valid core module under `engine`'s features. When it is
-/// not, finds the first feature it needs that the engine lacks: the one whose
-/// addition moves the validator past the first error.
-pub fn validate(wasm: &[u8], engine: EngineKind) -> Result<(), ValidationError> {
-    if wasmparser::Parser::is_component(wasm) {
-        return Err(ValidationError::Invalid(
-            "this is a component; a payload is the core module it was built from".into(),
-        ));
+/// Checks that a payload runs on `engine`, by its kind:
+///
+/// - a core module must validate under `engine`'s features;
+/// - a component runs on Wasmtime only, and must validate under [`component`];
+/// - a device image ([`tern_core::image`]) runs on wasmi only: it must decode, and each
+///   of its core modules validate under wasmi's features.
+///
+/// When a core module (or a module of a component or image) uses a feature the engine
+/// lacks, names the first one: the one whose addition moves the validator past the
+/// first error.
+pub fn validate(payload: &[u8], engine: EngineKind) -> Result<(), ValidationError> {
+    if tern_core::image::is_image(payload) {
+        if engine != EngineKind::Wasmi {
+            return Err(ValidationError::Invalid(IMAGE_ON_WASMTIME.into()));
+        }
+        let image = tern_core::image::decode(payload)
+            .map_err(|e| ValidationError::Invalid(e.to_string()))?;
+        for module in &image.modules {
+            if Parser::is_component(module) {
+                return Err(ValidationError::Invalid(
+                    "a device image holds core modules only".into(),
+                ));
+            }
+            validate_wasm(module, self::engine(engine), engine)?;
+        }
+        return Ok(());
     }
-    let base = self::engine(engine);
+    if Parser::is_component(payload) {
+        if engine != EngineKind::Wasmtime {
+            return Err(ValidationError::Invalid(COMPONENT_ON_WASMI.into()));
+        }
+        return validate_wasm(payload, component(), engine);
+    }
+    validate_wasm(payload, self::engine(engine), engine)
+}
+
+/// `wasm` (a core module, or a component) against `base`, the features `engine`
+/// runs; the first core feature it lacks named.
+fn validate_wasm(
+    wasm: &[u8],
+    base: WasmFeatures,
+    engine: EngineKind,
+) -> Result<(), ValidationError> {
     let Err(first) = validate_with(wasm, base) else {
         return Ok(());
     };
@@ -97,12 +162,20 @@ pub fn validate(wasm: &[u8], engine: EngineKind) -> Result<(), ValidationError> 
     }
 }
 
-/// The index (imported functions first) of the function whose body holds `offset`.
+/// The index (imported functions first) of the function whose body holds `offset`,
+/// in the core module that holds it (a component's modules each count from 0).
 fn function_at(wasm: &[u8], offset: usize) -> Option<u32> {
     let mut imported = 0u32;
     let mut defined = 0u32;
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.ok()? {
+            Payload::Version {
+                encoding: Encoding::Module,
+                ..
+            } => {
+                imported = 0;
+                defined = 0;
+            }
             Payload::ImportSection(reader) => {
                 for import in reader.into_imports() {
                     if let TypeRef::Func(_) | TypeRef::FuncExact(_) = import.ok()?.ty {
@@ -147,10 +220,16 @@ mod tests {
         );
         let ours = engine(EngineKind::Wasmtime);
         for (name, flag) in WasmFeatures::all().iter_names() {
-            if name == "COMPONENT_MODEL" || name.starts_with("CM") {
-                continue;
-            }
-            let field = format!("wasm_{}: {}", name.to_lowercase(), ours.contains(flag));
+            let on = if name == "COMPONENT_MODEL" || name.starts_with("CM") {
+                assert!(
+                    name == "COMPONENT_MODEL" || component_model_proposals().contains(flag),
+                    "component-model flag {name} is neither on nor switched off"
+                );
+                component().contains(flag)
+            } else {
+                ours.contains(flag)
+            };
+            let field = format!("wasm_{}: {}", name.to_lowercase(), on);
             assert!(
                 config.contains(&field),
                 "Wasmtime's config lacks `{field}`: {config}"
@@ -190,11 +269,84 @@ mod tests {
                 }))
             ));
         }
-        // A component is not a payload.
+    }
+
+    #[test]
+    fn a_component_runs_on_wasmtime_and_a_device_image_on_wasmi() {
         // The empty component: the component-model layer in the header.
         let component = b"\0asm\x0d\0\x01\0";
+        assert_eq!(validate(component, EngineKind::Wasmtime), Ok(()));
+        assert_eq!(
+            validate(component, EngineKind::Wasmi),
+            Err(ValidationError::Invalid(COMPONENT_ON_WASMI.into()))
+        );
+        // SIMD in a component's module: Wasmtime runs it.
+        let simd = wat::parse_str(
+            r#"(component (core module
+                 (func) (func (result i32) v128.const i32x4 0 0 0 0 i32x4.extract_lane 0)))"#,
+        )
+        .unwrap();
+        assert_eq!(validate(&simd, EngineKind::Wasmtime), Ok(()));
+        // A shared memory in a component's second module, located in that module.
+        let shared = wat::parse_str(
+            r#"(component
+                 (core module (import "m" "f" (func)) (func))
+                 (core module (memory 1 1 shared)))"#,
+        )
+        .unwrap();
         assert!(matches!(
-            validate(component, EngineKind::Wasmtime),
+            validate(&shared, EngineKind::Wasmtime),
+            Err(ValidationError::Unsupported(UnsupportedFeature {
+                feature: WasmFeature::Threads,
+                function: None,
+                ..
+            }))
+        ));
+        // An async lift needs a component-model proposal Wasmtime is built without.
+        let async_lift = wat::parse_str(
+            r#"(component
+                 (core module $m (func (export "f") (result i32) i32.const 0)
+                                 (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
+                 (core instance $i (instantiate $m))
+                 (alias core export $i "f" (core func $f))
+                 (alias core export $i "cb" (core func $cb))
+                 (func (export "f") async (canon lift (core func $f) async (callback $cb))))"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            validate(&async_lift, EngineKind::Wasmtime),
+            Err(ValidationError::Invalid(_))
+        ));
+
+        // A device image: each module under wasmi's features; never on Wasmtime.
+        let image = |modules: Vec<Vec<u8>>| {
+            tern_core::image::encode(&tern_core::image::DeviceImage {
+                version: tern_core::image::IMAGE_VERSION,
+                types: tern_core::image::tern_edge().types,
+                modules,
+                steps: Vec::new(),
+                exports: Vec::new(),
+            })
+        };
+        let plain = image(vec![b"\0asm\x01\0\0\0".to_vec()]);
+        assert_eq!(validate(&plain, EngineKind::Wasmi), Ok(()));
+        assert_eq!(
+            validate(&plain, EngineKind::Wasmtime),
+            Err(ValidationError::Invalid(IMAGE_ON_WASMTIME.into()))
+        );
+        let simd_module = wat::parse_str("(module (func (param v128)))").unwrap();
+        let with_simd = image(vec![b"\0asm\x01\0\0\0".to_vec(), simd_module]);
+        assert!(matches!(
+            validate(&with_simd, EngineKind::Wasmi),
+            Err(ValidationError::Unsupported(UnsupportedFeature {
+                feature: WasmFeature::Simd,
+                ..
+            }))
+        ));
+        let mut truncated = plain.clone();
+        truncated.pop();
+        assert!(matches!(
+            validate(&truncated, EngineKind::Wasmi),
             Err(ValidationError::Invalid(_))
         ));
     }

@@ -1,7 +1,10 @@
-//! Tern engine on Wasmtime: the signed core module becomes a component
-//! (`wit-component`, against the runtime's own world, deterministic and cached) and
-//! runs with `bindgen!` host impls on the pooling allocator, under the same fuel and
-//! memory limits and the same wasm features table as on wasmi.
+//! Tern engine on Wasmtime: a signed core module becomes a component
+//! (`wit-component`, against the runtime's own world, deterministic and cached), a
+//! signed component runs as it is ([`component`]: its imports checked against the
+//! grant, its types against the world's), and either runs with `bindgen!` host impls
+//! on the pooling allocator, under the same fuel and memory limits and the same wasm
+//! features table as on wasmi. A device image (`tern_core::image`) is for wasmi and
+//! refused.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -23,6 +26,7 @@ mod bindings {
     });
 }
 
+pub mod component;
 mod convert;
 pub mod features;
 mod host;
@@ -77,8 +81,9 @@ const POOL_SLOTS: u32 = 64;
 pub struct WasmtimeEngine {
     engine: wasmtime::Engine,
     limits: Limits,
-    /// Compiled components by their core-module bytes: encoding and Cranelift
-    /// compilation happen once per distinct module.
+    /// Compiled components by their payload's bytes (a core module's or a
+    /// component's): encoding and Cranelift compilation happen once per distinct
+    /// payload.
     cache: Mutex<HashMap<Arc<[u8]>, wasmtime::component::Component>>,
 }
 
@@ -118,6 +123,9 @@ impl WasmtimeEngine {
             .consume_fuel(true)
             .wasm_features(features::known(), false)
             .wasm_features(features::engine(EngineKind::Wasmtime), true)
+            // Components: the component model, none of its later proposals (no async).
+            .wasm_features(features::component_model_proposals(), false)
+            .wasm_component_model(true)
             // Roughly 1 KiB of native stack per wasm frame, to match wasmi's depth limit.
             .max_wasm_stack(limits.call_depth as usize * 1024)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
@@ -137,22 +145,73 @@ impl WasmtimeEngine {
             .map_err(|e| Error::InvalidModule(format!("cannot make a component: {e:#}")))
     }
 
+    /// Whether `wasm` has been compiled by this engine and is in its cache (the next
+    /// load compiles nothing).
+    pub fn is_compiled(&self, wasm: &[u8]) -> bool {
+        self.cached(wasm).is_some()
+    }
+
     fn cached(&self, wasm: &[u8]) -> Option<wasmtime::component::Component> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         cache.get(wasm).cloned()
     }
 
-    /// Compiles a module [`features::validate`] accepted, once.
+    /// Compiles a payload [`features::validate`] accepted, once: a core module
+    /// componentized first, a component as it is.
     fn compile(&self, wasm: &[u8]) -> Result<wasmtime::component::Component, Error> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.get(wasm) {
             return Ok(c.clone());
         }
-        let bytes = Self::componentize(wasm)?;
-        let component = wasmtime::component::Component::from_binary(&self.engine, &bytes)
+        let componentized;
+        let bytes = if wasmparser::Parser::is_component(wasm) {
+            wasm
+        } else {
+            componentized = Self::componentize(wasm)?;
+            &componentized[..]
+        };
+        let component = wasmtime::component::Component::from_binary(&self.engine, bytes)
             .map_err(|e| Error::InvalidModule(format!("{e:#}")))?;
         cache.insert(Arc::from(wasm), component.clone());
         Ok(component)
+    }
+
+    /// A linker with the world's types and exactly the interfaces in `ifaces`.
+    fn linker(&self, ifaces: &[Interface]) -> Result<Linker<Ctx>, Error> {
+        let mut linker = Linker::new(&self.engine);
+        let engine_err = |e: wasmtime::Error| Error::Engine(format!("{e:#}"));
+        wit::types::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c).map_err(engine_err)?;
+        for iface in ifaces {
+            link(&mut linker, *iface).map_err(engine_err)?;
+        }
+        Ok(linker)
+    }
+
+    /// Loads a component payload as it is, in a core module's order: validation
+    /// under Wasmtime's features, the imports against the grant and the world
+    /// ([`component::check_imports`]), the world's exports, the memories and
+    /// tables against the limits, all before compiling; then the bindings' checks of
+    /// the imported and exported functions' types.
+    fn load_component(&self, wasm: &[u8], grant: &Granted) -> Result<WasmtimeComponent, Error> {
+        let validated = component::validate(wasm)?;
+        let ifaces = component::imports(wasm, validated.types.as_ref(), grant)?;
+        component::check_exports(&validated)?;
+        let (memories, tables) = component::memories_and_tables(wasm)?;
+        check_sizes(&memories, &tables, &self.limits)?;
+        let compiled = match self.cached(wasm) {
+            Some(c) => c,
+            None => self.compile(wasm)?,
+        };
+        let pre = self
+            .linker(&ifaces)?
+            .instantiate_pre(&compiled)
+            .map_err(|e| component::import_error(&e, &validated))?;
+        let pre = bindings::ComponentPre::new(pre)
+            .map_err(|e| component::export_error(&e, &validated))?;
+        Ok(WasmtimeComponent {
+            pre,
+            grant: grant.grant().clone(),
+        })
     }
 }
 
@@ -313,6 +372,12 @@ impl tern_core::Engine for WasmtimeEngine {
     type Instance = WasmtimeInstance;
 
     fn load(&self, wasm: &[u8], grant: &Granted) -> Result<WasmtimeComponent, Error> {
+        if tern_core::image::is_image(wasm) {
+            return Err(Error::InvalidModule(features::IMAGE_ON_WASMTIME.into()));
+        }
+        if wasmparser::Parser::is_component(wasm) {
+            return self.load_component(wasm, grant);
+        }
         // In wasmi's order: validation (under the engine's features) first, then the
         // fit to the grant and the world. A cached module has been validated.
         let cached = self.cached(wasm);
@@ -324,12 +389,8 @@ impl tern_core::Engine for WasmtimeEngine {
             Some(c) => c,
             None => self.compile(wasm)?,
         };
-        let mut linker = Linker::new(&self.engine);
+        let linker = self.linker(&ifaces)?;
         let engine_err = |e: wasmtime::Error| Error::Engine(format!("{e:#}"));
-        wit::types::add_to_linker::<Ctx, HasSelf<Ctx>>(&mut linker, |c| c).map_err(engine_err)?;
-        for iface in ifaces {
-            link(&mut linker, iface).map_err(engine_err)?;
-        }
         let pre = linker
             .instantiate_pre(&component)
             .and_then(bindings::ComponentPre::new)
@@ -425,8 +486,9 @@ fn trap_kind(trap: Trap) -> TrapKind {
 /// on wasmi ([`AbiFault`]), from the messages of Wasmtime 48's component runtime
 /// (`runtime/component/func/{host,typed,options}.rs`, `func.rs`, `values.rs` and the
 /// `ComponentType` derive), looked for along the error's chain, past the wasm
-/// backtrace Wasmtime adds as context.
-fn abi_fault(e: &wasmtime::Error) -> Option<AbiFault> {
+/// backtrace Wasmtime adds as context. Public for the differential tests, which hold
+/// any type's faults on both engines to one summary.
+pub fn abi_fault(e: &wasmtime::Error) -> Option<AbiFault> {
     // Raised with `?` from `str::from_utf8` and `char::try_from`.
     if e.downcast_ref::<std::str::Utf8Error>().is_some() {
         return Some(AbiFault::InvalidUtf8);

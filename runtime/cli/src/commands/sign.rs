@@ -1,19 +1,25 @@
 //! `tern sign`: a signed bundle, refused before it is written if a `--board` would
-//! refuse to install it or a targeted engine could not run it.
+//! refuse to install it or a targeted engine could not run it. A component becomes
+//! a device image for wasmi targets (`tern_host::sign::payload_for_targets`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use tern_core::bundle::{EngineKind, Version};
 use tern_host::keys::KeyFile;
-use tern_host::sign::{BundleRequest, GrantSource};
+use tern_host::sign::{BundleRequest, GrantSource, PayloadKind};
 
 use super::{Outcome, engine_arg, read, write};
 
 /// The arguments of `tern sign`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The component's core wasm (target/components/<name>.wasm).
+    /// What to sign: a component's core wasm (target/components/<name>.wasm), or a
+    /// component (from `wasm-tools component new`, cargo-component or wit-bindgen's
+    /// bindings). Wasmtime boards run a component as it is; for wasmi boards it is
+    /// signed as a device image made from it (what wasmi cannot run, such as async or
+    /// resources, is refused with the reason). A component is signed for one engine
+    /// at a time.
     component: PathBuf,
     /// Private key file; repeat for several signatures.
     #[arg(long = "key", required = true)]
@@ -116,8 +122,15 @@ pub fn run(args: Args) -> Outcome {
         );
     }
     write(&args.output, &signed.bytes)?;
+    let payload = match (PayloadKind::of(&wasm), signed.payload) {
+        (PayloadKind::Component, PayloadKind::DeviceImage) => {
+            "; payload: a device image made from the component, for wasmi"
+        }
+        (_, PayloadKind::Component) => "; payload: the component, for Wasmtime",
+        _ => "",
+    };
     super::outln!(
-        "signed {name} {version} (counter {}) with {} key(s): {} ({} bytes)",
+        "signed {name} {version} (counter {}) with {} key(s): {} ({} bytes{payload})",
         args.counter,
         keys.len(),
         args.output.display(),
