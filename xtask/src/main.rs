@@ -147,12 +147,15 @@ pub fn cargo() -> Command {
     c
 }
 
-/// Runs a command, failing with its description if it fails.
+/// Runs a command, failing with its description if it fails; says how long it took
+/// (where CI's minutes go).
 pub fn step(cmd: &mut Command, what: &str) -> Result<(), String> {
     eprintln!("xtask: {what}");
+    let started = std::time::Instant::now();
     let status = cmd
         .status()
         .map_err(|e| format!("{what}: cannot start: {e}"))?;
+    eprintln!("xtask: ({what}: {:.0} s)", started.elapsed().as_secs_f64());
     if status.success() {
         Ok(())
     } else {

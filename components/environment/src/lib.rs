@@ -24,7 +24,9 @@
 //! and one `info` log line (`cb:b8:33:4c:88:4f 24.300 degC 53.490 % 100044 Pa`).
 //! A frame the decoder refuses is logged (`warn`) and answered with the decoder's
 //! error. Samples and ticks are ignored. `health-check` decodes the format's
-//! reference frame: a decoder that cannot is a failed trial.
+//! reference frame (`ruuvi_format::REFERENCE_FRAME`): a decoder that cannot is a
+//! failed trial. The MAC's text and kv key are `ruuvi-format`'s, as in the `ruuvi`
+//! example; the decoding is the decoder's.
 //!
 //! Per tag, kv holds `env/<mac as 12 hex digits>` (`env/unknown` without a MAC):
 //! 4 bytes of count and 8 of maximum temperature (`i64::MIN`: none yet), big-endian.
@@ -36,6 +38,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use ruuvi_format::{REFERENCE_FRAME, fmt_mac, mac_key};
 use tern_guest::{Event, Output, State, flag, format, kv, log, milli, push_milli, push_u64, text};
 
 /// Bindings generated from `runtime/wit/ruuvi` for the `tern:ruuvi/environment` world:
@@ -63,12 +66,6 @@ mod bindings {
 }
 
 use bindings::tern::ruuvi::decode::{Reading, decode};
-
-/// A frame of the format's reference vector, decoded by `health-check`.
-pub const REFERENCE_FRAME: [u8; 26] = [
-    0x99, 0x04, 0x05, 0x12, 0xFC, 0x53, 0x94, 0xC3, 0x7C, 0x00, 0x04, 0xFF, 0xFC, 0x04, 0x0C, 0xAC,
-    0x36, 0x42, 0x00, 0xCD, 0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F,
-];
 
 /// What one tag's statistics are in kv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,36 +118,12 @@ impl Stats {
     }
 }
 
-fn push_hex(s: &mut String, b: u8, sep: Option<char>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    if let Some(sep) = sep
-        && !s.is_empty()
-    {
-        s.push(sep);
-    }
-    s.push(char::from(HEX[usize::from(b >> 4)]));
-    s.push(char::from(HEX[usize::from(b & 0xF)]));
-}
-
-/// The MAC as `cb:b8:33:4c:88:4f`.
-pub fn fmt_mac(mac: &[u8]) -> String {
-    let mut s = String::with_capacity(17);
-    for &b in mac {
-        push_hex(&mut s, b, Some(':'));
-    }
-    s
-}
-
 /// The kv key of the tag with `mac`.
 pub fn stats_key(mac: Option<&[u8]>) -> String {
-    let Some(mac) = mac else {
-        return String::from("env/unknown");
-    };
-    let mut key = String::new();
-    for &b in mac {
-        push_hex(&mut key, b, None);
+    match mac {
+        Some(mac) => mac_key("env/", mac),
+        None => String::from("env/unknown"),
     }
-    format!("env/{key}")
 }
 
 /// The outputs of a reading, before the kv statistics (see the crate docs).
@@ -265,6 +238,7 @@ tern_guest::export!(Environment);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ruuvi_format::vectors::MAC;
 
     #[test]
     fn stats_round_trip() {
@@ -293,9 +267,8 @@ mod tests {
 
     #[test]
     fn names_and_keys() {
-        let mac = [0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F];
-        assert_eq!(fmt_mac(&mac), "cb:b8:33:4c:88:4f");
-        assert_eq!(stats_key(Some(&mac)), "env/cbb8334c884f");
+        assert_eq!(fmt_mac(&MAC), "cb:b8:33:4c:88:4f");
+        assert_eq!(stats_key(Some(&MAC)), "env/cbb8334c884f");
         assert_eq!(stats_key(None), "env/unknown");
     }
 
@@ -310,7 +283,7 @@ mod tests {
             tx_power_dbm: None,
             movement: None,
             sequence: None,
-            mac: Some([0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F].to_vec()),
+            mac: Some(MAC.to_vec()),
         };
         let names: Vec<String> = reading_outputs(&r, Some(24_000))
             .into_iter()

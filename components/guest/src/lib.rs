@@ -9,9 +9,11 @@
 extern crate alloc;
 
 // Host builds (unit tests of components, `cargo test` on the build machine) get their
-// allocator and panic handler from std; wasm32 guests use the ones in `rt` below.
+// allocator and panic handler from std; wasm32 guests, from `tern-guest-rt`.
 #[cfg(not(target_arch = "wasm32"))]
 extern crate std;
+
+use tern_guest_rt as _;
 
 pub use alloc::{format, string::String, string::ToString, vec, vec::Vec};
 
@@ -147,19 +149,5 @@ impl<T> State<T> {
     /// Runs `f` with the state borrowed mutably.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         f(&mut self.0.borrow_mut())
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-mod rt {
-    //! The allocator and panic handler every component needs on `wasm32-unknown-unknown`.
-
-    #[global_allocator]
-    static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
-
-    #[panic_handler]
-    fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-        // No formatting machinery in guests: a panic is a trap, which the host reports.
-        core::arch::wasm32::unreachable()
     }
 }

@@ -59,17 +59,12 @@ tern_ruuvi_guest::export!(Decoder);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use ruuvi_format::REFERENCE_FRAME;
+    use ruuvi_format::vectors::{IBEACON, MAC, hex};
 
     #[test]
     fn the_official_vector_as_the_wit_record() {
-        let r = decode(&hex("99040512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F")).unwrap();
+        let r = decode(&REFERENCE_FRAME).unwrap();
         assert_eq!(r.temperature_milli, Some(24_300));
         assert_eq!(r.humidity_milli, Some(53_490));
         assert_eq!(r.pressure_pa, Some(100_044));
@@ -78,16 +73,13 @@ mod tests {
         assert_eq!(r.tx_power_dbm, Some(4));
         assert_eq!(r.movement, Some(66));
         assert_eq!(r.sequence, Some(205));
-        assert_eq!(
-            r.mac.as_deref(),
-            Some(&[0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F][..])
-        );
+        assert_eq!(r.mac.as_deref(), Some(&MAC[..]));
     }
 
     #[test]
     fn errors_are_the_format_messages() {
         assert_eq!(
-            decode(&hex("4C000215FDA50693A4E24FB1AFCFC6EB07647825")).unwrap_err(),
+            decode(&hex(IBEACON)).unwrap_err(),
             "not a Ruuvi frame: company id 0x004c, expected 0x0499"
         );
     }

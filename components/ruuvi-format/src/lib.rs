@@ -1,7 +1,12 @@
 //! RuuviTag data format 5 (RAWv2): finding the manufacturer data in a BLE
 //! advertisement and decoding it, with no host interface and no allocation but the
 //! MAC's text and kv key. Shared by the `ruuvi` example (which reports it as outputs)
-//! and the `ruuvi-decoder` component (which exports it as `tern:ruuvi/decode`).
+//! and the `ruuvi-decoder` component (which exports it as `tern:ruuvi/decode`); the
+//! `environment` example, which leaves decoding to `ruuvi-decoder`, takes the MAC's
+//! text and kv key and the [`REFERENCE_FRAME`] from here too.
+//!
+//! With the feature `test-vectors` (a dev-dependency feature of those components),
+//! `ruuvi_format::vectors` gives the specification's test vectors to their unit tests.
 //!
 //! A frame is either the bare manufacturer-specific data (`99 04` = company id 0x0499
 //! little-endian, then `05` and 23 bytes of format 5) or a whole advertising payload
@@ -23,6 +28,15 @@ pub const COMPANY_ID: u16 = 0x0499;
 
 /// Length of a format 5 payload, counting its format byte.
 pub const RAWV2_LEN: usize = 24;
+
+/// The format's reference frame: the specification's "valid data" test vector as bare
+/// manufacturer data (company id, then the format 5 payload). It decodes to 24.3 °C,
+/// 53.49 %, 100,044 Pa, acceleration (4, -4, 1036) mG, 2977 mV, 4 dBm, movement 66,
+/// sequence 205 and MAC `cb:b8:33:4c:88:4f`.
+pub const REFERENCE_FRAME: [u8; 2 + RAWV2_LEN] = [
+    0x99, 0x04, 0x05, 0x12, 0xFC, 0x53, 0x94, 0xC3, 0x7C, 0x00, 0x04, 0xFF, 0xFC, 0x04, 0x0C, 0xAC,
+    0x36, 0x42, 0x00, 0xCD, 0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F,
+];
 
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,10 +199,10 @@ pub fn decode(frame: &[u8]) -> Result<Reading, DecodeError> {
 }
 
 /// Formats a MAC address as lowercase colon-separated hex, `cb:b8:33:4c:88:4f`.
-pub fn fmt_mac(mac: &[u8; 6]) -> String {
+pub fn fmt_mac(mac: &[u8]) -> String {
     let mut s = String::with_capacity(17);
-    for (i, b) in mac.iter().enumerate() {
-        if i > 0 {
+    for b in mac {
+        if !s.is_empty() {
             s.push(':');
         }
         push_hex(&mut s, *b);
@@ -202,13 +216,22 @@ fn push_hex(s: &mut String, b: u8) {
     s.push(char::from(HEX[usize::from(b & 0xF)]));
 }
 
-/// The kv key holding the last sequence number of the tag with `mac`.
-pub fn seq_key(mac: &[u8; 6]) -> String {
-    let mut key = String::from("seq/");
+/// A kv key of the tag with `mac`: `prefix`, then the MAC as lowercase hex without
+/// separators (`seq/cbb8334c884f`).
+// `#[inline]`: each caller's `prefix` is a constant; inlined, `seq_key` costs the
+// `ruuvi` wasm no more than when it was written out (a call made it 69 bytes larger).
+#[inline]
+pub fn mac_key(prefix: &str, mac: &[u8]) -> String {
+    let mut key = String::from(prefix);
     for b in mac {
         push_hex(&mut key, *b);
     }
     key
+}
+
+/// The kv key holding the last sequence number of the tag with `mac`.
+pub fn seq_key(mac: &[u8; 6]) -> String {
+    mac_key("seq/", mac)
 }
 
 /// Whether `seq` repeats the stored last sequence number `stored` (2 bytes, big-endian).
@@ -216,29 +239,56 @@ pub fn is_duplicate(stored: Option<&[u8]>, seq: u16) -> bool {
     stored == Some(&seq.to_be_bytes()[..])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::format;
-    use alloc::string::ToString;
+#[cfg(any(test, feature = "test-vectors"))]
+pub mod vectors {
+    //! The specification's test vectors (besides [`REFERENCE_FRAME`](crate::REFERENCE_FRAME))
+    //! and frames written in hex, for the unit tests of this crate and of the components
+    //! that use it (feature `test-vectors`).
+
     use alloc::vec::Vec;
 
-    fn hex(s: &str) -> Vec<u8> {
+    /// The "maximum values" vector's format 5 payload, in hex.
+    pub const MAX: &str = "057FFFFFFEFFFE7FFF7FFF7FFFFFDEFEFFFECBB8334C884F";
+    /// The "minimum values" vector's format 5 payload, in hex.
+    pub const MIN: &str = "058001000000008001800180010000000000CBB8334C884F";
+    /// The "invalid values" vector's format 5 payload (every field "not available"), in hex.
+    pub const INVALID: &str = "058000FFFFFFFF800080008000FFFFFFFFFFFFFFFFFFFFFF";
+    /// The MAC of the valid, maximum and minimum vectors.
+    pub const MAC: [u8; 6] = [0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F];
+    /// Another company's manufacturer data: an Apple iBeacon, in hex.
+    pub const IBEACON: &str = "4C000215FDA50693A4E24FB1AFCFC6EB07647825";
+
+    /// The bytes written in `s`, two hex digits each.
+    pub fn hex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
     }
 
-    const VALID: &str = "0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F";
-    const MAX: &str = "057FFFFFFEFFFE7FFF7FFF7FFFFFDEFEFFFECBB8334C884F";
-    const MIN: &str = "058001000000008001800180010000000000CBB8334C884F";
-    const INVALID: &str = "058000FFFFFFFF800080008000FFFFFFFFFFFFFFFFFFFFFF";
-    const MAC: [u8; 6] = [0xCB, 0xB8, 0x33, 0x4C, 0x88, 0x4F];
+    /// Ruuvi manufacturer data (company id `99 04`) around the payload written in `payload`.
+    pub fn frame(payload: &str) -> Vec<u8> {
+        let mut f = crate::COMPANY_ID.to_le_bytes().to_vec();
+        f.extend(hex(payload));
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vectors::*;
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec::Vec;
+
+    /// `before`, written in hex, then the reference frame.
+    fn after(before: &str) -> Vec<u8> {
+        [&hex(before)[..], &REFERENCE_FRAME].concat()
+    }
 
     #[test]
     fn official_valid_vector() {
-        let r = decode(&hex(&format!("9904{VALID}"))).unwrap();
+        let r = decode(&REFERENCE_FRAME).unwrap();
         assert_eq!(
             r,
             Reading {
@@ -258,7 +308,7 @@ mod tests {
 
     #[test]
     fn official_max_and_min_vectors() {
-        let max = decode(&hex(&format!("9904{MAX}"))).unwrap();
+        let max = decode(&frame(MAX)).unwrap();
         assert_eq!(max.temperature_mdeg, Some(163_835));
         assert_eq!(max.humidity_mpct, Some(163_835));
         assert_eq!(max.pressure_pa, Some(115_534));
@@ -267,8 +317,9 @@ mod tests {
         assert_eq!(max.tx_dbm, Some(20));
         assert_eq!(max.movement, Some(254));
         assert_eq!(max.sequence, Some(65_534));
+        assert_eq!(max.mac, Some(MAC));
 
-        let min = decode(&hex(&format!("9904{MIN}"))).unwrap();
+        let min = decode(&frame(MIN)).unwrap();
         assert_eq!(min.temperature_mdeg, Some(-163_835));
         assert_eq!(min.humidity_mpct, Some(0));
         assert_eq!(min.pressure_pa, Some(50_000));
@@ -277,14 +328,15 @@ mod tests {
         assert_eq!(min.tx_dbm, Some(-40));
         assert_eq!(min.movement, Some(0));
         assert_eq!(min.sequence, Some(0));
+        assert_eq!(min.mac, Some(MAC));
     }
 
     #[test]
     fn not_available_sentinels_are_omitted() {
-        let r = decode(&hex(&format!("9904{INVALID}"))).unwrap();
+        let r = decode(&frame(INVALID)).unwrap();
         assert_eq!(r, Reading::default());
         // Battery and tx power are independent halves of one field.
-        let mut p = hex(VALID);
+        let mut p = REFERENCE_FRAME[2..].to_vec();
         p[13..15].copy_from_slice(&[0xFF, 0xE0]); // battery n/a, tx 0 → -40 dBm
         let r = decode_rawv2(&p).unwrap();
         assert_eq!((r.battery_mv, r.tx_dbm), (None, Some(-40)));
@@ -295,7 +347,7 @@ mod tests {
 
     #[test]
     fn humidity_rounds_half_up() {
-        let mut p = hex(VALID);
+        let mut p = REFERENCE_FRAME[2..].to_vec();
         p[3..5].copy_from_slice(&1u16.to_be_bytes());
         assert_eq!(decode_rawv2(&p).unwrap().humidity_mpct, Some(3)); // 2.5 → 3
         p[3..5].copy_from_slice(&40_000u16.to_be_bytes());
@@ -304,7 +356,7 @@ mod tests {
 
     #[test]
     fn ad_structure_form() {
-        let frame = hex(&format!("0201061BFF9904{VALID}"));
+        let frame = after("0201061BFF");
         assert_eq!(frame.len(), 31);
         assert_eq!(decode(&frame).unwrap().sequence, Some(205));
         // Zero padding after the structures is fine.
@@ -312,7 +364,7 @@ mod tests {
         padded.extend_from_slice(&[0, 0, 0]);
         assert_eq!(decode(&padded).unwrap().sequence, Some(205));
         // Another company's structure before Ruuvi's is skipped.
-        let two = hex(&format!("05FF4C0001021BFF9904{VALID}"));
+        let two = after("05FF4C0001021BFF");
         assert_eq!(decode(&two).unwrap().movement, Some(66));
         // Structures without manufacturer data.
         assert_eq!(decode(&hex("020106")), Err(DecodeError::NoManufacturerData));
@@ -323,10 +375,7 @@ mod tests {
         assert_eq!(decode(&[]), Err(DecodeError::TooShort(0)));
         assert_eq!(decode(&hex("9904")), Err(DecodeError::TooShort(2)));
         // Apple iBeacon, bare and inside AD structures.
-        assert_eq!(
-            decode(&hex("4C000215FDA50693A4E24FB1AFCFC6EB07647825")),
-            Err(DecodeError::CompanyId(0x004C))
-        );
+        assert_eq!(decode(&hex(IBEACON)), Err(DecodeError::CompanyId(0x004C)));
         assert_eq!(
             decode(&hex(
                 "0201061AFF4C000215FDA50693A4E24FB1AFCFC6EB0764782500010002C5"
@@ -337,12 +386,9 @@ mod tests {
             decode(&hex("990403291A1ECE1EFC18F94202CA0B53")),
             Err(DecodeError::UnsupportedFormat(3))
         );
+        assert_eq!(decode(&REFERENCE_FRAME[..25]), Err(DecodeError::Length(23)));
         assert_eq!(
-            decode(&hex(&format!("9904{}", &VALID[..46]))),
-            Err(DecodeError::Length(23))
-        );
-        assert_eq!(
-            decode(&hex(&format!("9904{VALID}00"))),
+            decode(&[&REFERENCE_FRAME[..], &[0]].concat()),
             Err(DecodeError::Length(25))
         );
         assert_eq!(
@@ -352,8 +398,10 @@ mod tests {
     }
 
     #[test]
-    fn duplicates() {
+    fn keys_and_duplicates() {
         assert_eq!(seq_key(&MAC), "seq/cbb8334c884f");
+        assert_eq!(mac_key("env/", &MAC), "env/cbb8334c884f");
+        assert_eq!(fmt_mac(&[]), "");
         assert!(!is_duplicate(None, 205));
         assert!(is_duplicate(Some(&[0, 205]), 205));
         assert!(!is_duplicate(Some(&[0, 204]), 205));

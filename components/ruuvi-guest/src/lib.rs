@@ -10,8 +10,12 @@
 
 extern crate alloc;
 
+// Host builds (a decoder's unit tests) get their allocator and panic handler from
+// std; wasm32 decoders, from `tern-guest-rt`, as `tern-guest`'s components do.
 #[cfg(not(target_arch = "wasm32"))]
 extern crate std;
+
+use tern_guest_rt as _;
 
 /// Bindings generated from `runtime/wit/ruuvi` for the `tern:ruuvi/decoder` world.
 #[allow(missing_docs)]
@@ -52,18 +56,4 @@ macro_rules! export {
 #[doc(hidden)]
 pub mod __alloc {
     pub use alloc::{string, vec};
-}
-
-#[cfg(target_arch = "wasm32")]
-mod rt {
-    //! The allocator and panic handler every decoder needs on `wasm32-unknown-unknown`.
-
-    #[global_allocator]
-    static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
-
-    #[panic_handler]
-    fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
-        // A panic is a trap, which the host reports.
-        core::arch::wasm32::unreachable()
-    }
 }

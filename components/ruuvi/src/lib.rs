@@ -111,26 +111,18 @@ tern_guest::export!(Ruuvi);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     // The decoding itself is tested in `ruuvi-format`.
-    const VALID: &str = "0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F";
-    const INVALID: &str = "058000FFFFFFFF800080008000FFFFFFFFFFFFFFFFFFFFFF";
+    use ruuvi_format::REFERENCE_FRAME;
+    use ruuvi_format::vectors::{INVALID, frame};
 
     #[test]
     fn not_available_fields_are_no_outputs() {
-        assert!(outputs(&decode(&hex(&format!("9904{INVALID}"))).unwrap()).is_empty());
+        assert!(outputs(&decode(&frame(INVALID)).unwrap()).is_empty());
     }
 
     #[test]
     fn outputs_in_milli_units() {
-        let out = outputs(&decode_rawv2(&hex(VALID)).unwrap());
+        let out = outputs(&decode(&REFERENCE_FRAME).unwrap());
         let names: Vec<&str> = out.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(
             names,

@@ -288,7 +288,7 @@ impl DeviceImage {
                 found: self.version,
             });
         }
-        let mut n = Counts::default();
+        let mut n = IndexSpaces::default();
         for (step, s) in self.steps.iter().enumerate() {
             let need = |space: &'static str, index: u32, len: u32| {
                 if index < len {
@@ -305,7 +305,7 @@ impl DeviceImage {
                     .then_some(())
                     .ok_or(ImageError::UnknownType { step })
             };
-            let options = |o: &CanonOptions, n: &Counts| {
+            let options = |o: &CanonOptions, n: &IndexSpaces| {
                 if let Some(m) = o.memory {
                     need("memory", m, n.memories)?;
                 }
@@ -317,7 +317,6 @@ impl DeviceImage {
             match s {
                 Step::Func(Func::Import(h)) => {
                     ty_ok(&h.ty)?;
-                    n.funcs += 1;
                 }
                 Step::Func(Func::Lift {
                     core_func,
@@ -327,28 +326,16 @@ impl DeviceImage {
                     ty_ok(ty)?;
                     need("core func", *core_func, n.core_funcs)?;
                     options(o, &n)?;
-                    n.funcs += 1;
                 }
                 Step::CoreFunc(CoreFunc::Export(e)) => {
                     need("instance", e.instance, n.instances)?;
-                    n.core_funcs += 1;
                 }
                 Step::CoreFunc(CoreFunc::Lower { func, options: o }) => {
                     need("func", *func, n.funcs)?;
                     options(o, &n)?;
-                    n.core_funcs += 1;
                 }
-                Step::Memory(e) => {
+                Step::Memory(e) | Step::Table(e) | Step::Global(e) => {
                     need("instance", e.instance, n.instances)?;
-                    n.memories += 1;
-                }
-                Step::Table(e) => {
-                    need("instance", e.instance, n.instances)?;
-                    n.tables += 1;
-                }
-                Step::Global(e) => {
-                    need("instance", e.instance, n.instances)?;
-                    n.globals += 1;
                 }
                 Step::Instance(CoreInstance::Instantiate { module, args }) => {
                     let modules = u32::try_from(self.modules.len()).unwrap_or(u32::MAX);
@@ -356,7 +343,6 @@ impl DeviceImage {
                     for (_, i) in args {
                         need("instance", *i, n.instances)?;
                     }
-                    n.instances += 1;
                 }
                 Step::Instance(CoreInstance::Exports(items)) => {
                     for (_, item) in items {
@@ -367,9 +353,9 @@ impl DeviceImage {
                             CoreItem::Global(i) => need("global", i, n.globals)?,
                         }
                     }
-                    n.instances += 1;
                 }
             }
+            n.define(s);
         }
         // A set, not a scan of the earlier exports: an image is input, and a scan is
         // quadratic in its length.
@@ -392,14 +378,35 @@ impl DeviceImage {
     }
 }
 
-#[derive(Default)]
-struct Counts {
+/// How many items each index space holds so far. Each [`Step`] appends one item to
+/// its space, so the index a step defines is its space's count before it: the one
+/// numbering rule that the image's maker (`tern-wit`) follows and
+/// [`DeviceImage::check`] holds an image to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexSpaces {
     funcs: u32,
     core_funcs: u32,
     memories: u32,
     tables: u32,
     globals: u32,
     instances: u32,
+}
+
+impl IndexSpaces {
+    /// Counts `step` into its index space; returns the index it defines there.
+    pub fn define(&mut self, step: &Step) -> u32 {
+        let space = match step {
+            Step::Func(_) => &mut self.funcs,
+            Step::CoreFunc(_) => &mut self.core_funcs,
+            Step::Memory(_) => &mut self.memories,
+            Step::Table(_) => &mut self.tables,
+            Step::Global(_) => &mut self.globals,
+            Step::Instance(_) => &mut self.instances,
+        };
+        let index = *space;
+        *space = index.saturating_add(1);
+        index
+    }
 }
 
 /// The first bytes of an encoded [`DeviceImage`]: never a core module's or a

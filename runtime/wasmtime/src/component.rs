@@ -11,12 +11,9 @@
 use tern_core::abi::check_import;
 use tern_core::bundle::EngineKind;
 use tern_core::{Error, Grant, Interface};
-use wasmparser::component_types::{
-    ComponentAnyTypeId, ComponentDefinedType, ComponentEntityType, ComponentFuncTypeId,
-    ComponentValType,
-};
+use wasmparser::component_types::{ComponentAnyTypeId, ComponentEntityType};
 use wasmparser::types::{Types, TypesRef};
-use wasmparser::{ComponentTypeRef, Parser, Payload, PrimitiveValType, TypeBounds, Validator};
+use wasmparser::{ComponentTypeRef, Parser, Payload, TypeBounds, Validator};
 
 use crate::features;
 
@@ -165,31 +162,6 @@ pub(crate) fn check_exports(validated: &Validated) -> Result<(), Error> {
     Ok(())
 }
 
-/// The memories and tables every core module of the component defines.
-pub(crate) fn memories_and_tables(
-    wasm: &[u8],
-) -> Result<(Vec<wasmparser::MemoryType>, Vec<wasmparser::TableType>), Error> {
-    let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
-    let mut memories = Vec::new();
-    let mut tables = Vec::new();
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload.map_err(invalid)? {
-            Payload::MemorySection(reader) => {
-                for memory in reader {
-                    memories.push(memory.map_err(invalid)?);
-                }
-            }
-            Payload::TableSection(reader) => {
-                for table in reader {
-                    tables.push(table.map_err(invalid)?.ty);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((memories, tables))
-}
-
 /// The error for a component the linker's `instantiate_pre` refused. Every import
 /// was checked against the world by name before ([`imports`]) and every granted
 /// interface is linked, so what is left is an imported function of another type
@@ -213,7 +185,7 @@ pub(crate) fn import_error(e: &wasmtime::Error, validated: &Validated) -> Error 
                 _ => None,
             })
             .map(|item| match item.ty {
-                ComponentEntityType::Func(id) => func_type_text(types, id),
+                ComponentEntityType::Func(id) => tern_wit::text::component_func(types, id),
                 ref other => entity_text(other),
             });
         if let (Some(expected), Some(found)) =
@@ -266,7 +238,7 @@ pub(crate) fn export_error(e: &wasmtime::Error, validated: &Validated) -> Error 
             item: name.to_string(),
             expected: crate::world::func_type(None, name).unwrap_or_default(),
             found: match found {
-                ComponentEntityType::Func(id) => func_type_text(types, *id),
+                ComponentEntityType::Func(id) => tern_wit::text::component_func(types, *id),
                 other => entity_text(other),
             },
         },
@@ -289,121 +261,4 @@ fn entity_text(e: &ComponentEntityType) -> String {
         ComponentEntityType::Component(_) => "a component",
     }
     .to_string()
-}
-
-/// `func(a: T, ...) -> R`, as Tern writes a component function's type.
-pub(crate) fn func_text(params: &[String], result: Option<String>) -> String {
-    let params = params.join(", ");
-    match result {
-        Some(r) => format!("func({params}) -> {r}"),
-        None => format!("func({params})"),
-    }
-}
-
-/// `result`, `result<T>`, `result<_, E>` or `result<T, E>`.
-pub(crate) fn result_text(ok: Option<String>, err: Option<String>) -> String {
-    match (ok, err) {
-        (None, None) => "result".into(),
-        (Some(ok), None) => format!("result<{ok}>"),
-        (None, Some(err)) => format!("result<_, {err}>"),
-        (Some(ok), Some(err)) => format!("result<{ok}, {err}>"),
-    }
-}
-
-/// A component function's type with every type spelled out.
-fn func_type_text(types: TypesRef<'_>, id: ComponentFuncTypeId) -> String {
-    let f = &types[id];
-    let params: Vec<String> = f
-        .params
-        .iter()
-        .map(|(name, t)| format!("{}: {}", name.as_str(), val_text(types, *t)))
-        .collect();
-    let text = func_text(&params, f.result.map(|t| val_text(types, t)));
-    if f.async_ {
-        format!("async {text}")
-    } else {
-        text
-    }
-}
-
-/// A component value type as WIT would write it, every named type spelled out.
-fn val_text(types: TypesRef<'_>, t: ComponentValType) -> String {
-    let id = match t {
-        ComponentValType::Primitive(p) => return primitive_text(p).into(),
-        ComponentValType::Type(id) => id,
-    };
-    let r = |t: &ComponentValType| val_text(types, *t);
-    let opt = |t: &Option<ComponentValType>| t.as_ref().map(r);
-    let list = |items: Vec<String>| items.join(", ");
-    match &types[id] {
-        ComponentDefinedType::Primitive(p) => primitive_text(*p).into(),
-        ComponentDefinedType::Record(rec) => format!(
-            "record {{ {} }}",
-            list(
-                rec.fields
-                    .iter()
-                    .map(|(n, t)| format!("{}: {}", n.as_str(), r(t)))
-                    .collect()
-            )
-        ),
-        ComponentDefinedType::Variant(var) => format!(
-            "variant {{ {} }}",
-            list(
-                var.cases
-                    .iter()
-                    .map(|(n, c)| match &c.ty {
-                        Some(t) => format!("{}({})", n.as_str(), r(t)),
-                        None => n.as_str().to_string(),
-                    })
-                    .collect()
-            )
-        ),
-        ComponentDefinedType::Enum(cases) => format!(
-            "enum {{ {} }}",
-            list(cases.iter().map(|c| c.as_str().to_string()).collect())
-        ),
-        ComponentDefinedType::Flags(flags) => format!(
-            "flags {{ {} }}",
-            list(flags.iter().map(|c| c.as_str().to_string()).collect())
-        ),
-        ComponentDefinedType::Tuple(t) => {
-            format!("tuple<{}>", list(t.types.iter().map(r).collect()))
-        }
-        ComponentDefinedType::List { element, .. } => format!("list<{}>", r(element)),
-        ComponentDefinedType::FixedLengthList {
-            element, length, ..
-        } => format!("list<{}, {length}>", r(element)),
-        ComponentDefinedType::Map { key, value, .. } => format!("map<{}, {}>", r(key), r(value)),
-        ComponentDefinedType::Option { ty, .. } => format!("option<{}>", r(ty)),
-        ComponentDefinedType::Result { ok, err, .. } => result_text(opt(ok), opt(err)),
-        ComponentDefinedType::Own(_) => "own<resource>".into(),
-        ComponentDefinedType::Borrow(_) => "borrow<resource>".into(),
-        ComponentDefinedType::Future { ty, .. } => match opt(ty) {
-            Some(t) => format!("future<{t}>"),
-            None => "future".into(),
-        },
-        ComponentDefinedType::Stream { ty, .. } => match opt(ty) {
-            Some(t) => format!("stream<{t}>"),
-            None => "stream".into(),
-        },
-    }
-}
-
-fn primitive_text(p: PrimitiveValType) -> &'static str {
-    match p {
-        PrimitiveValType::Bool => "bool",
-        PrimitiveValType::S8 => "s8",
-        PrimitiveValType::U8 => "u8",
-        PrimitiveValType::S16 => "s16",
-        PrimitiveValType::U16 => "u16",
-        PrimitiveValType::S32 => "s32",
-        PrimitiveValType::U32 => "u32",
-        PrimitiveValType::S64 => "s64",
-        PrimitiveValType::U64 => "u64",
-        PrimitiveValType::F32 => "f32",
-        PrimitiveValType::F64 => "f64",
-        PrimitiveValType::Char => "char",
-        PrimitiveValType::String => "string",
-        PrimitiveValType::ErrorContext => "error-context",
-    }
 }

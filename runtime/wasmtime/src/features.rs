@@ -3,61 +3,19 @@
 //! board, what the host's install check refuses to install.
 //!
 //! The decision which engine runs which feature is `tern-core`'s
-//! ([`EngineKind::supports`]); this module only spells it in the `wasmparser` this
-//! crate shares with Wasmtime, so the host checks a payload for wasmi, too, with the
-//! same validator Wasmtime uses. wasmi (whose own `wasmparser` is older) is configured
-//! from the same table in `tern-wasmi`; `tests/parity.rs` proves each engine accepts
-//! exactly what the table says.
+//! ([`EngineKind::supports`]); its one spelling as `wasmparser` flags, and the check
+//! of a module against them, are `tern_wit::features`' ([`flags`], [`known`],
+//! [`engine`], re-exported here), in the `wasmparser` this crate shares with
+//! Wasmtime, so the host checks a payload for wasmi, too, with the same validator
+//! Wasmtime uses. This module adds what is Wasmtime's: the component-model features
+//! it is built with, and which engine runs which kind of payload.
 
 use tern_core::bundle::EngineKind;
-use tern_core::features::{UnsupportedFeature, ValidationError, WasmFeature};
-use wasmparser::{BinaryReaderError, Encoding, Parser, Payload, TypeRef, Validator, WasmFeatures};
+use tern_core::features::ValidationError;
+use tern_wit::features::{validate_module, validate_wasm};
+use wasmparser::{Parser, WasmFeatures};
 
-/// The `wasmparser` flags of one feature.
-pub const fn flags(feature: WasmFeature) -> WasmFeatures {
-    use WasmFeature as F;
-    match feature {
-        F::MutableGlobal => WasmFeatures::MUTABLE_GLOBAL,
-        F::SaturatingFloatToInt => WasmFeatures::SATURATING_FLOAT_TO_INT,
-        F::SignExtension => WasmFeatures::SIGN_EXTENSION,
-        F::MultiValue => WasmFeatures::MULTI_VALUE,
-        // Includes `bulk-memory-opt` (memory.copy and memory.fill alone).
-        F::BulkMemory => WasmFeatures::BULK_MEMORY,
-        // Includes `call-indirect-overlong` (the reference-types encoding of
-        // `call_indirect`, which LLVM emits since it enabled reference types).
-        F::ReferenceTypes => WasmFeatures::REFERENCE_TYPES,
-        F::GcTypes => WasmFeatures::GC_TYPES,
-        F::Floats => WasmFeatures::FLOATS,
-        F::Simd => WasmFeatures::SIMD,
-        F::RelaxedSimd => WasmFeatures::RELAXED_SIMD,
-        F::Threads => WasmFeatures::THREADS,
-        F::TailCall => WasmFeatures::TAIL_CALL,
-        F::MultiMemory => WasmFeatures::MULTI_MEMORY,
-        F::Exceptions => WasmFeatures::EXCEPTIONS,
-        F::Memory64 => WasmFeatures::MEMORY64,
-        F::ExtendedConst => WasmFeatures::EXTENDED_CONST,
-        F::FunctionReferences => WasmFeatures::FUNCTION_REFERENCES,
-        F::Gc => WasmFeatures::GC,
-        F::CustomPageSizes => WasmFeatures::CUSTOM_PAGE_SIZES,
-        F::WideArithmetic => WasmFeatures::WIDE_ARITHMETIC,
-    }
-}
-
-/// Every flag of a [`WasmFeature`]: what Tern decides on. Wasmtime's config switches
-/// each of these on or off as [`engine`] says.
-pub fn known() -> WasmFeatures {
-    WasmFeature::ALL
-        .into_iter()
-        .fold(WasmFeatures::empty(), |acc, f| acc | flags(f))
-}
-
-/// The core-wasm features `engine` runs, as `wasmparser` flags.
-pub fn engine(engine: EngineKind) -> WasmFeatures {
-    WasmFeature::ALL
-        .into_iter()
-        .filter(|f| engine.supports(*f))
-        .fold(WasmFeatures::empty(), |acc, f| acc | flags(f))
-}
+pub use tern_wit::features::{engine, flags, known};
 
 /// What Wasmtime validates a component with: its core features ([`engine`]) and the
 /// component model without any of its later proposals (values, nested names, async,
@@ -91,12 +49,6 @@ pub const IMAGE_ON_WASMTIME: &str = "a device image is for wasmi boards: a Wasmt
 /// Why a component does not run on wasmi as it is.
 pub const COMPONENT_ON_WASMI: &str = "a component runs as it is on Wasmtime boards only: for wasmi boards `tern sign` turns it into a device image when every target it is signed for runs wasmi";
 
-fn validate_with(wasm: &[u8], features: WasmFeatures) -> Result<(), BinaryReaderError> {
-    Validator::new_with_features(features)
-        .validate_all(wasm)
-        .map(|_| ())
-}
-
 /// Checks that a payload runs on `engine`, by its kind:
 ///
 /// - a core module must validate under `engine`'s features;
@@ -120,7 +72,7 @@ pub fn validate(payload: &[u8], engine: EngineKind) -> Result<(), ValidationErro
                     "a device image holds core modules only".into(),
                 ));
             }
-            validate_wasm(module, self::engine(engine), engine)?;
+            validate_module(module, engine)?;
         }
         return Ok(());
     }
@@ -130,69 +82,7 @@ pub fn validate(payload: &[u8], engine: EngineKind) -> Result<(), ValidationErro
         }
         return validate_wasm(payload, component(), engine);
     }
-    validate_wasm(payload, self::engine(engine), engine)
-}
-
-/// `wasm` (a core module, or a component) against `base`, the features `engine`
-/// runs; the first core feature it lacks named.
-fn validate_wasm(
-    wasm: &[u8],
-    base: WasmFeatures,
-    engine: EngineKind,
-) -> Result<(), ValidationError> {
-    let Err(first) = validate_with(wasm, base) else {
-        return Ok(());
-    };
-    let lacking = WasmFeature::ALL
-        .into_iter()
-        .filter(|f| !engine.supports(*f))
-        .find(|f| match validate_with(wasm, base | flags(*f)) {
-            Ok(()) => true,
-            Err(e) => e.offset() != first.offset() || e.message() != first.message(),
-        });
-    match lacking {
-        Some(feature) => Err(ValidationError::Unsupported(UnsupportedFeature {
-            engine,
-            feature,
-            function: function_at(wasm, first.offset()),
-            offset: first.offset(),
-            detail: first.message().to_string(),
-        })),
-        None => Err(ValidationError::Invalid(first.to_string())),
-    }
-}
-
-/// The index (imported functions first) of the function whose body holds `offset`,
-/// in the core module that holds it (a component's modules each count from 0).
-fn function_at(wasm: &[u8], offset: usize) -> Option<u32> {
-    let mut imported = 0u32;
-    let mut defined = 0u32;
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload.ok()? {
-            Payload::Version {
-                encoding: Encoding::Module,
-                ..
-            } => {
-                imported = 0;
-                defined = 0;
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    if let TypeRef::Func(_) | TypeRef::FuncExact(_) = import.ok()?.ty {
-                        imported += 1;
-                    }
-                }
-            }
-            Payload::CodeSectionEntry(body) => {
-                if body.range().contains(&offset) {
-                    return Some(imported + defined);
-                }
-                defined += 1;
-            }
-            _ => {}
-        }
-    }
-    None
+    validate_module(payload, engine)
 }
 
 #[cfg(test)]
@@ -200,6 +90,7 @@ mod tests {
     #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
     use super::*;
+    use tern_core::features::{UnsupportedFeature, WasmFeature};
 
     #[test]
     fn every_engine_runs_a_subset_of_what_tern_knows() {

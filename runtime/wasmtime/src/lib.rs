@@ -196,8 +196,7 @@ impl WasmtimeEngine {
         let validated = component::validate(wasm)?;
         let ifaces = component::imports(wasm, validated.types.as_ref(), grant)?;
         component::check_exports(&validated)?;
-        let (memories, tables) = component::memories_and_tables(wasm)?;
-        check_sizes(&memories, &tables, &self.limits)?;
+        Sizes::of(wasm)?.check(&self.limits)?;
         let compiled = match self.cached(wasm) {
             Some(c) => c,
             None => self.compile(wasm)?,
@@ -218,7 +217,7 @@ impl WasmtimeEngine {
 /// Checks the core module's imports and exports against the grant and the world
 /// before it is componentized, with the same `tern_core::abi` checks, in the same
 /// order, as wasmi's load: a module that does not fit is refused alike by both. Then
-/// its memories and tables against `limits` ([`check_sizes`]).
+/// its memories and tables against `limits` ([`Sizes::check`]).
 fn check_module(wasm: &[u8], grant: &Grant, limits: &Limits) -> Result<Vec<Interface>, Error> {
     use wasmparser::{CompositeInnerType, ExternalKind, Payload, TypeRef};
     let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
@@ -227,8 +226,7 @@ fn check_module(wasm: &[u8], grant: &Grant, limits: &Limits) -> Result<Vec<Inter
     let mut types: Vec<Option<wasmparser::FuncType>> = Vec::new();
     let mut funcs: Vec<u32> = Vec::new();
     let mut exports: Vec<(String, Extern)> = Vec::new();
-    let mut memories: Vec<wasmparser::MemoryType> = Vec::new();
-    let mut tables: Vec<wasmparser::TableType> = Vec::new();
+    let mut sizes = Sizes::default();
     let mut ifaces = Vec::new();
     let func = |types: &[Option<wasmparser::FuncType>], index: Option<u32>| {
         let ty = index
@@ -242,7 +240,9 @@ fn check_module(wasm: &[u8], grant: &Grant, limits: &Limits) -> Result<Vec<Inter
         })
     };
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        match payload.map_err(invalid)? {
+        let payload = payload.map_err(invalid)?;
+        sizes.read(&payload)?;
+        match payload {
             Payload::TypeSection(reader) => {
                 for group in reader {
                     for sub in group.map_err(invalid)?.into_types() {
@@ -278,16 +278,6 @@ fn check_module(wasm: &[u8], grant: &Grant, limits: &Limits) -> Result<Vec<Inter
                     funcs.push(ty.map_err(invalid)?);
                 }
             }
-            Payload::MemorySection(reader) => {
-                for memory in reader {
-                    memories.push(memory.map_err(invalid)?);
-                }
-            }
-            Payload::TableSection(reader) => {
-                for table in reader {
-                    tables.push(table.map_err(invalid)?.ty);
-                }
-            }
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(invalid)?;
@@ -312,36 +302,71 @@ fn check_module(wasm: &[u8], grant: &Grant, limits: &Limits) -> Result<Vec<Inter
             .find(|(n, _)| n == name)
             .map(|(_, e)| e.clone())
     })?;
-    check_sizes(&memories, &tables, limits)?;
+    sizes.check(limits)?;
     Ok(ifaces)
 }
 
-/// A memory or table whose initial size is over `limits` is [`Error::MemoryLimit`],
-/// as on wasmi, whose limiter refuses to create it (at instantiation: wasmi does not
-/// show a module's memories before). Checked here because Wasmtime's pooling
-/// allocator, sized by the same limits, refuses such a module when it is compiled,
-/// in its own words.
-fn check_sizes(
-    memories: &[wasmparser::MemoryType],
-    tables: &[wasmparser::TableType],
-    limits: &Limits,
-) -> Result<(), Error> {
-    let memory_limit = Error::MemoryLimit {
-        limit_bytes: limits.memory_bytes,
-    };
-    for memory in memories {
-        let bytes = u128::from(memory.initial) << memory.page_size_log2.unwrap_or(16);
-        if bytes > u128::from(limits.memory_bytes) {
+/// The memories and tables a core module defines, or every core module of a
+/// component, read from its sections.
+#[derive(Default)]
+struct Sizes {
+    memories: Vec<wasmparser::MemoryType>,
+    tables: Vec<wasmparser::TableType>,
+}
+
+impl Sizes {
+    /// Those of `wasm`, a core module or a component.
+    fn of(wasm: &[u8]) -> Result<Sizes, Error> {
+        let mut sizes = Sizes::default();
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            sizes.read(&payload.map_err(|e| Error::InvalidModule(e.to_string()))?)?;
+        }
+        Ok(sizes)
+    }
+
+    /// Adds a payload's memories or tables, if it is their section.
+    fn read(&mut self, payload: &wasmparser::Payload<'_>) -> Result<(), Error> {
+        let invalid = |e: wasmparser::BinaryReaderError| Error::InvalidModule(e.to_string());
+        match payload {
+            wasmparser::Payload::MemorySection(reader) => {
+                for memory in reader.clone() {
+                    self.memories.push(memory.map_err(invalid)?);
+                }
+            }
+            wasmparser::Payload::TableSection(reader) => {
+                for table in reader.clone() {
+                    self.tables.push(table.map_err(invalid)?.ty);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A memory or table whose initial size is over `limits` is
+    /// [`Error::MemoryLimit`], as on wasmi, whose limiter refuses to create it (at
+    /// instantiation: wasmi does not show a module's memories before). Checked here
+    /// because Wasmtime's pooling allocator, sized by the same limits, refuses such a
+    /// module when it is compiled, in its own words.
+    fn check(&self, limits: &Limits) -> Result<(), Error> {
+        let memory_limit = Error::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        };
+        for memory in &self.memories {
+            let bytes = u128::from(memory.initial) << memory.page_size_log2.unwrap_or(16);
+            if bytes > u128::from(limits.memory_bytes) {
+                return Err(memory_limit);
+            }
+        }
+        if self
+            .tables
+            .iter()
+            .any(|t| t.initial > u64::from(limits.table_elements))
+        {
             return Err(memory_limit);
         }
+        Ok(())
     }
-    if tables
-        .iter()
-        .any(|t| t.initial > u64::from(limits.table_elements))
-    {
-        return Err(memory_limit);
-    }
-    Ok(())
 }
 
 fn val_type(t: wasmparser::ValType) -> ValType {

@@ -11,6 +11,7 @@
 use std::sync::OnceLock;
 
 use tern_core::Error;
+use tern_wit::text;
 use wasmparser::{Parser, Payload};
 use wit_parser::{Resolve, WorldId};
 
@@ -38,9 +39,9 @@ pub(crate) fn world() -> Result<&'static World, Error> {
         .map_err(|e| Error::Engine(format!("the runtime's WIT does not resolve: {e}")))
 }
 
-/// The world's type of one of its functions, written as [`crate::component`] writes
-/// a component's (`func(pin: u32, high: bool) -> result<_, string>`, every type
-/// spelled out): a function of an imported interface (`tern:edge/gpio@0.1.0`, `set`)
+/// The world's type of one of its functions, every type spelled out as a
+/// component's is ([`tern_wit::text`], `func(pin: u32, high: bool) -> result<_,
+/// string>`): a function of an imported interface (`tern:edge/gpio@0.1.0`, `set`)
 /// or, with `interface` `None`, an export of the world (`on-event`).
 pub(crate) fn func_type(interface: Option<&str>, name: &str) -> Option<String> {
     let World { resolve, world } = world().ok()?;
@@ -57,77 +58,13 @@ pub(crate) fn func_type(interface: Option<&str>, name: &str) -> Option<String> {
             _ => None,
         })?,
     };
+    let render = |t| text::wit_type(resolve, t, text::Names::SpelledOut);
     let params: Vec<String> = func
         .params
         .iter()
-        .map(|p| format!("{}: {}", p.name, render(resolve, &p.ty)))
+        .map(|p| format!("{}: {}", p.name, render(&p.ty)))
         .collect();
-    Some(crate::component::func_text(
-        &params,
-        func.result.as_ref().map(|t| render(resolve, t)),
-    ))
-}
-
-/// A WIT type with every named type spelled out.
-fn render(resolve: &Resolve, ty: &wit_parser::Type) -> String {
-    use wit_parser::{Type, TypeDefKind};
-    let r = |t: &Type| render(resolve, t);
-    let opt = |t: &Option<Type>| t.as_ref().map(r);
-    let id = match ty {
-        Type::Bool => return "bool".into(),
-        Type::U8 => return "u8".into(),
-        Type::U16 => return "u16".into(),
-        Type::U32 => return "u32".into(),
-        Type::U64 => return "u64".into(),
-        Type::S8 => return "s8".into(),
-        Type::S16 => return "s16".into(),
-        Type::S32 => return "s32".into(),
-        Type::S64 => return "s64".into(),
-        Type::F32 => return "f32".into(),
-        Type::F64 => return "f64".into(),
-        Type::Char => return "char".into(),
-        Type::String => return "string".into(),
-        Type::ErrorContext => return "error-context".into(),
-        Type::Id(id) => *id,
-    };
-    let list = |items: Vec<String>| items.join(", ");
-    match &resolve.types[id].kind {
-        TypeDefKind::Type(t) => r(t),
-        TypeDefKind::Record(rec) => format!(
-            "record {{ {} }}",
-            list(
-                rec.fields
-                    .iter()
-                    .map(|f| format!("{}: {}", f.name, r(&f.ty)))
-                    .collect()
-            )
-        ),
-        TypeDefKind::Variant(v) => format!(
-            "variant {{ {} }}",
-            list(
-                v.cases
-                    .iter()
-                    .map(|c| match &c.ty {
-                        Some(t) => format!("{}({})", c.name, r(t)),
-                        None => c.name.clone(),
-                    })
-                    .collect()
-            )
-        ),
-        TypeDefKind::Enum(e) => format!(
-            "enum {{ {} }}",
-            list(e.cases.iter().map(|c| c.name.clone()).collect())
-        ),
-        TypeDefKind::Flags(f) => format!(
-            "flags {{ {} }}",
-            list(f.flags.iter().map(|c| c.name.clone()).collect())
-        ),
-        TypeDefKind::Tuple(t) => format!("tuple<{}>", list(t.types.iter().map(r).collect())),
-        TypeDefKind::List(t) => format!("list<{}>", r(t)),
-        TypeDefKind::Option(t) => format!("option<{}>", r(t)),
-        TypeDefKind::Result(res) => crate::component::result_text(opt(&res.ok), opt(&res.err)),
-        other => other.as_str().to_string(),
-    }
+    Some(text::func(&params, func.result.as_ref().map(render)))
 }
 
 /// Whether a custom section carries component-type metadata (wit-bindgen's

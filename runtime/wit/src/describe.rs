@@ -524,70 +524,7 @@ impl Describer<'_> {
 
     /// The type as WIT writes it: its name if it has one, else its constructor.
     fn type_name(&self, t: &Type) -> String {
-        let id = match t {
-            Type::Id(id) => *id,
-            Type::Bool => return "bool".into(),
-            Type::U8 => return "u8".into(),
-            Type::U16 => return "u16".into(),
-            Type::U32 => return "u32".into(),
-            Type::U64 => return "u64".into(),
-            Type::S8 => return "s8".into(),
-            Type::S16 => return "s16".into(),
-            Type::S32 => return "s32".into(),
-            Type::S64 => return "s64".into(),
-            Type::F32 => return "f32".into(),
-            Type::F64 => return "f64".into(),
-            Type::Char => return "char".into(),
-            Type::String => return "string".into(),
-            Type::ErrorContext => return "error-context".into(),
-        };
-        let def = &self.resolve.types[id];
-        if let Some(name) = &def.name {
-            return name.clone();
-        }
-        let opt = |t: &Option<Type>| t.as_ref().map(|t| self.type_name(t));
-        let args = |ts: &[String]| ts.join(", ");
-        match &def.kind {
-            TypeDefKind::Type(t) => self.type_name(t),
-            TypeDefKind::List(t) => format!("list<{}>", self.type_name(t)),
-            TypeDefKind::FixedLengthList(t, n) => format!("list<{}, {n}>", self.type_name(t)),
-            TypeDefKind::Map(k, v) => format!("map<{}, {}>", self.type_name(k), self.type_name(v)),
-            TypeDefKind::Option(t) => format!("option<{}>", self.type_name(t)),
-            TypeDefKind::Result(r) => match (opt(&r.ok), opt(&r.err)) {
-                (None, None) => "result".into(),
-                (Some(ok), None) => format!("result<{ok}>"),
-                (None, Some(err)) => format!("result<_, {err}>"),
-                (Some(ok), Some(err)) => format!("result<{ok}, {err}>"),
-            },
-            TypeDefKind::Tuple(t) => format!(
-                "tuple<{}>",
-                args(
-                    &t.types
-                        .iter()
-                        .map(|t| self.type_name(t))
-                        .collect::<Vec<_>>()
-                )
-            ),
-            TypeDefKind::Handle(Handle::Own(r)) => format!("own<{}>", self.bare_name(*r)),
-            TypeDefKind::Handle(Handle::Borrow(r)) => format!("borrow<{}>", self.bare_name(*r)),
-            TypeDefKind::Future(t) => match opt(t) {
-                Some(t) => format!("future<{t}>"),
-                None => "future".into(),
-            },
-            TypeDefKind::Stream(t) => match opt(t) {
-                Some(t) => format!("stream<{t}>"),
-                None => "stream".into(),
-            },
-            other => other.as_str().into(),
-        }
-    }
-
-    /// A named type's name alone (a resource in `own<r>`).
-    fn bare_name(&self, id: wit_parser::TypeId) -> String {
-        self.resolve.types[id]
-            .name
-            .clone()
-            .unwrap_or_else(|| self.type_name(&Type::Id(id)))
+        crate::text::wit_type(self.resolve, t, crate::text::Names::Kept)
     }
 }
 

@@ -20,7 +20,7 @@ use tern_core::bundle::EngineKind;
 use tern_core::features::{UnsupportedFeature, ValidationError};
 use tern_core::image::{
     CanonOptions, CoreExport, CoreFunc, CoreInstance, CoreItem, DeviceImage, Export, Func,
-    HostFunc, IMAGE_VERSION, ImageError, Step,
+    HostFunc, IMAGE_VERSION, ImageError, IndexSpaces, Step,
 };
 use wasmparser::component_types::{
     ComponentAnyTypeId, ComponentDefinedType, ComponentDefinedTypeId, ComponentEntityType,
@@ -276,12 +276,7 @@ pub fn device_image(component: &[u8]) -> Result<DeviceImage> {
     } = Reader::read(component)?;
     let mut run = Runner {
         steps: Vec::new(),
-        funcs: 0,
-        core_funcs: 0,
-        memories: 0,
-        tables: 0,
-        globals: 0,
-        instances: 0,
+        spaces: IndexSpaces::default(),
     };
     let exported = run.run(&root, None)?;
     let Runner { mut steps, .. } = run;
@@ -1047,7 +1042,7 @@ fn val(
     if let Some(t) = cache.get(&id) {
         return Ok(*t);
     }
-    let refuse = |what| Err((render(types, t), what));
+    let refuse = |what| Err((crate::text::component_val(types, t), what));
     let node = match &types[id] {
         ComponentDefinedType::Primitive(p) => {
             let t = primitive(b, *p)?;
@@ -1132,87 +1127,6 @@ fn primitive(b: &mut TypesBuilder, p: PrimitiveValType) -> Result<TypeId, (Strin
         }
     };
     Ok(b.add(node))
-}
-
-/// A component value type as WIT would write it, for messages.
-fn render(types: TypesRef<'_>, t: ComponentValType) -> String {
-    let id = match t {
-        ComponentValType::Primitive(p) => return primitive_name(p).into(),
-        ComponentValType::Type(id) => id,
-    };
-    let r = |t: &ComponentValType| render(types, *t);
-    let opt = |t: &Option<ComponentValType>| t.as_ref().map(r);
-    match &types[id] {
-        ComponentDefinedType::Primitive(p) => primitive_name(*p).into(),
-        ComponentDefinedType::Record(rec) => format!(
-            "record {{ {} }}",
-            rec.fields
-                .iter()
-                .map(|(n, t)| format!("{}: {}", n.as_str(), r(t)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        ComponentDefinedType::Variant(var) => format!(
-            "variant {{ {} }}",
-            var.cases
-                .iter()
-                .map(|(n, c)| match &c.ty {
-                    Some(t) => format!("{}({})", n.as_str(), r(t)),
-                    None => n.as_str().to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        ComponentDefinedType::Tuple(t) => format!(
-            "tuple<{}>",
-            t.types.iter().map(r).collect::<Vec<_>>().join(", ")
-        ),
-        ComponentDefinedType::List { element, .. } => format!("list<{}>", r(element)),
-        ComponentDefinedType::FixedLengthList {
-            element, length, ..
-        } => format!("list<{}, {length}>", r(element)),
-        ComponentDefinedType::Map { key, value, .. } => {
-            format!("map<{}, {}>", r(key), r(value))
-        }
-        ComponentDefinedType::Option { ty, .. } => format!("option<{}>", r(ty)),
-        ComponentDefinedType::Result { ok, err, .. } => match (opt(ok), opt(err)) {
-            (None, None) => "result".into(),
-            (Some(ok), None) => format!("result<{ok}>"),
-            (None, Some(err)) => format!("result<_, {err}>"),
-            (Some(ok), Some(err)) => format!("result<{ok}, {err}>"),
-        },
-        ComponentDefinedType::Flags(f) => format!("flags ({} members)", f.len()),
-        ComponentDefinedType::Enum(e) => format!("enum ({} cases)", e.len()),
-        ComponentDefinedType::Own(_) => "own<resource>".into(),
-        ComponentDefinedType::Borrow(_) => "borrow<resource>".into(),
-        ComponentDefinedType::Future { ty, .. } => match opt(ty) {
-            Some(t) => format!("future<{t}>"),
-            None => "future".into(),
-        },
-        ComponentDefinedType::Stream { ty, .. } => match opt(ty) {
-            Some(t) => format!("stream<{t}>"),
-            None => "stream".into(),
-        },
-    }
-}
-
-fn primitive_name(p: PrimitiveValType) -> &'static str {
-    match p {
-        PrimitiveValType::Bool => "bool",
-        PrimitiveValType::S8 => "s8",
-        PrimitiveValType::U8 => "u8",
-        PrimitiveValType::S16 => "s16",
-        PrimitiveValType::U16 => "u16",
-        PrimitiveValType::S32 => "s32",
-        PrimitiveValType::U32 => "u32",
-        PrimitiveValType::S64 => "s64",
-        PrimitiveValType::U64 => "u64",
-        PrimitiveValType::F32 => "f32",
-        PrimitiveValType::F64 => "f64",
-        PrimitiveValType::Char => "char",
-        PrimitiveValType::String => "string",
-        PrimitiveValType::ErrorContext => "error-context",
-    }
 }
 
 fn core_kind(kind: ExternalKind) -> Option<CoreKind> {
@@ -1324,6 +1238,23 @@ struct Frame {
     instances: Vec<Rc<Inst>>,
 }
 
+impl Frame {
+    /// Named references (an instantiation's arguments, an instance's exports) as the
+    /// items they are in this frame; types, which carry nothing, left out.
+    fn items(&self, refs: &[(String, ArgRef)]) -> Result<Vec<(String, Item)>> {
+        refs.iter()
+            .filter_map(|(n, a)| {
+                let item = match a {
+                    ArgRef::Func(i) => at(&self.funcs, *i, "function").map(Item::Func),
+                    ArgRef::Instance(i) => at(&self.instances, *i, "instance").map(Item::Instance),
+                    ArgRef::Type => return None,
+                };
+                Some(item.map(|item| (n.clone(), item)))
+            })
+            .collect()
+    }
+}
+
 fn at<T: Clone>(space: &[T], index: u32, what: &str) -> Result<T> {
     space
         .get(index as usize)
@@ -1333,12 +1264,8 @@ fn at<T: Clone>(space: &[T], index: u32, what: &str) -> Result<T> {
 
 struct Runner {
     steps: Vec<Step>,
-    funcs: u32,
-    core_funcs: u32,
-    memories: u32,
-    tables: u32,
-    globals: u32,
-    instances: u32,
+    /// The index each step defines, by the image's own numbering rule.
+    spaces: IndexSpaces,
 }
 
 impl Runner {
@@ -1346,16 +1273,7 @@ impl Runner {
         if self.steps.len() >= MAX_STEPS {
             return Err(ImageBuildError::TooLarge);
         }
-        let counter = match &step {
-            Step::Func(_) => &mut self.funcs,
-            Step::CoreFunc(_) => &mut self.core_funcs,
-            Step::Memory(_) => &mut self.memories,
-            Step::Table(_) => &mut self.tables,
-            Step::Global(_) => &mut self.globals,
-            Step::Instance(_) => &mut self.instances,
-        };
-        let index = *counter;
-        *counter += 1;
+        let index = self.spaces.define(&step);
         self.steps.push(step);
         Ok(index)
     }
@@ -1472,56 +1390,21 @@ impl Runner {
                         instance: at(&f.core_instances, *instance, "core instance")?,
                         name: name.clone(),
                     };
-                    match kind {
-                        CoreKind::Func => {
-                            let i = self.emit(Step::CoreFunc(CoreFunc::Export(e)))?;
-                            f.core_funcs.push(i);
-                        }
-                        CoreKind::Memory => {
-                            let i = self.emit(Step::Memory(e))?;
-                            f.memories.push(i);
-                        }
-                        CoreKind::Table => {
-                            let i = self.emit(Step::Table(e))?;
-                            f.tables.push(i);
-                        }
-                        CoreKind::Global => {
-                            let i = self.emit(Step::Global(e))?;
-                            f.globals.push(i);
-                        }
-                    }
+                    let (step, space) = match kind {
+                        CoreKind::Func => (Step::CoreFunc(CoreFunc::Export(e)), &mut f.core_funcs),
+                        CoreKind::Memory => (Step::Memory(e), &mut f.memories),
+                        CoreKind::Table => (Step::Table(e), &mut f.tables),
+                        CoreKind::Global => (Step::Global(e), &mut f.globals),
+                    };
+                    space.push(self.emit(step)?);
                 }
                 Decl::InstantiateComponent { component, args } => {
-                    let args = args
-                        .iter()
-                        .filter_map(|(n, a)| {
-                            let item = match a {
-                                ArgRef::Func(i) => at(&f.funcs, *i, "function").map(Item::Func),
-                                ArgRef::Instance(i) => {
-                                    at(&f.instances, *i, "instance").map(Item::Instance)
-                                }
-                                ArgRef::Type => return None,
-                            };
-                            Some(item.map(|item| (n.clone(), item)))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
+                    let args = f.items(args)?;
                     let items = self.run(component, Some(&args))?;
                     f.instances.push(Rc::new(Inst { items }));
                 }
                 Decl::InstanceExports(items) => {
-                    let items = items
-                        .iter()
-                        .filter_map(|(n, a)| {
-                            let item = match a {
-                                ArgRef::Func(i) => at(&f.funcs, *i, "function").map(Item::Func),
-                                ArgRef::Instance(i) => {
-                                    at(&f.instances, *i, "instance").map(Item::Instance)
-                                }
-                                ArgRef::Type => return None,
-                            };
-                            Some(item.map(|item| (n.clone(), item)))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
+                    let items = f.items(items)?;
                     f.instances.push(Rc::new(Inst { items }));
                 }
                 Decl::AliasFunc { instance, name } => {

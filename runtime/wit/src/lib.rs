@@ -4,11 +4,16 @@
 //!
 //! Both run where a bundle is signed, never on a device: the device reads the
 //! results as postcard (`tern_core::image`), already checked.
+//!
+//! [`features`] (the feature table as `wasmparser` flags) and [`text`] (types written
+//! as WIT text for messages) are the one copy `tern-wasmtime` uses too: they need
+//! no engine.
 #![forbid(unsafe_code)]
 
 mod describe;
 mod device;
 pub mod features;
+pub mod text;
 
 pub use describe::{
     DescribeError, Direction, FuncName, Place, Unsupported, describe_world, tern_edge,

@@ -1,90 +1,17 @@
 //! The `tern:edge@0.1.0` world as a description: every core signature equals the one
 //! `tern_core::abi` writes out by hand (what the guests built by wit-bindgen import
 //! and export), and `on-event` crosses with the byte layout tern-wasmi's shims use.
+//!
+//! The description is the one compiled into `tern-core`
+//! ([`tern_core::image::tern_edge`]), generated from the WIT by `tern-wit`, whose
+//! tests hold it equal to the world written out by hand.
 
-use tern_cabi::{FlatType, FlatVal, FuncAbi, FuncType, TypeId, TypeNode, Types, TypesBuilder, Val};
+use tern_cabi::{FlatType, FlatVal, FuncAbi, TypeNode, Val};
 use tern_core::Interface;
 use tern_core::abi::{Expected, ValType, export_type, import_type};
+use tern_core::image::tern_edge;
 
 use crate::{TestMem, i32s};
-
-struct World {
-    types: Types,
-    imports: Vec<(Interface, &'static str, FuncType)>,
-    exports: Vec<(&'static str, FuncType)>,
-    event: TypeId,
-    output: TypeId,
-}
-
-/// The world, as the signing tool would describe it from wit-parser.
-fn world() -> World {
-    let mut b = TypesBuilder::new();
-    let string = b.add(TypeNode::String);
-    let s64 = b.add(TypeNode::S64);
-    let u64 = b.add(TypeNode::U64);
-    let u32 = b.add(TypeNode::U32);
-    let bool = b.add(TypeNode::Bool);
-    let u8 = b.add(TypeNode::U8);
-    let bytes = b.add(TypeNode::List(u8));
-    let sample = b.add(TypeNode::Record(vec![string, s64, u64]));
-    let event = b.add(TypeNode::Variant(vec![
-        Some(sample),
-        Some(bytes),
-        Some(u64),
-    ]));
-    let value = b.add(TypeNode::Variant(vec![Some(s64), Some(bool), Some(string)]));
-    let unit = b.add(TypeNode::Option(string));
-    let output = b.add(TypeNode::Record(vec![string, value, unit]));
-    let outputs = b.add(TypeNode::List(output));
-    let level = b.add(TypeNode::Enum(5));
-    let err = |b: &mut TypesBuilder, ok| {
-        b.add(TypeNode::Result {
-            ok,
-            err: Some(string),
-        })
-    };
-    let unit_or_err = err(&mut b, None);
-    let sample_or_err = err(&mut b, Some(sample));
-    let bool_or_err = err(&mut b, Some(bool));
-    let outputs_or_err = err(&mut b, Some(outputs));
-    let maybe_bytes = b.add(TypeNode::Option(bytes));
-    let pair = b.add(TypeNode::Tuple(vec![string, string]));
-    let config = b.add(TypeNode::List(pair));
-    let types = b.finish().expect("valid");
-
-    let f = |params: &[TypeId], result| FuncType {
-        params: params.to_vec(),
-        result,
-    };
-    World {
-        imports: vec![
-            (Interface::Log, "log", f(&[level, string], None)),
-            (Interface::Clock, "now-ms", f(&[], Some(u64))),
-            (
-                Interface::Sensors,
-                "read",
-                f(&[string], Some(sample_or_err)),
-            ),
-            (Interface::Gpio, "set", f(&[u32, bool], Some(unit_or_err))),
-            (Interface::Gpio, "get", f(&[u32], Some(bool_or_err))),
-            (Interface::Kv, "get", f(&[string], Some(maybe_bytes))),
-            (Interface::Kv, "set", f(&[string, bytes], Some(unit_or_err))),
-            (
-                Interface::Publish,
-                "publish",
-                f(&[string, bytes], Some(unit_or_err)),
-            ),
-        ],
-        exports: vec![
-            ("init", f(&[config], Some(unit_or_err))),
-            ("on-event", f(&[event], Some(outputs_or_err))),
-            ("health-check", f(&[], Some(unit_or_err))),
-        ],
-        types,
-        event,
-        output,
-    }
-}
 
 fn core(types: &[FlatType]) -> Vec<ValType> {
     types
@@ -100,15 +27,13 @@ fn core(types: &[FlatType]) -> Vec<ValType> {
 
 #[test]
 fn core_signatures_match_the_hand_written_ones() {
-    let w = world();
+    let w = tern_edge();
     for iface in Interface::ALL {
         for name in tern_core::abi::functions(iface) {
-            let (_, _, ty) = w
-                .imports
-                .iter()
-                .find(|(i, n, _)| *i == iface && n == name)
-                .expect("described");
-            let sig = FuncAbi::new(&w.types, ty)
+            let h = w
+                .import(iface.import_module(), name)
+                .unwrap_or_else(|| panic!("{name} is not described"));
+            let sig = FuncAbi::new(&w.types, &h.ty)
                 .expect("valid")
                 .import_signature();
             let Some(Expected::Func(params, results)) = import_type(iface, name) else {
@@ -121,20 +46,21 @@ fn core_signatures_match_the_hand_written_ones() {
             );
         }
     }
-    for (name, ty) in &w.exports {
-        let sig = FuncAbi::new(&w.types, ty)
+    for e in &w.exports {
+        let sig = FuncAbi::new(&w.types, &e.ty)
             .expect("valid")
             .export_signature();
-        let Some(Expected::Func(params, results)) = export_type(name) else {
-            panic!("{name} is not a function");
+        let Some(Expected::Func(params, results)) = export_type(&e.name) else {
+            panic!("{} is not a function", e.name);
         };
         assert_eq!(
             (core(&sig.params), core(&sig.results)),
             (params.to_vec(), results.to_vec()),
-            "{name}"
+            "{}",
+            e.name
         );
         // Each post-return function takes the export's results.
-        let post = format!("cabi_post_{name}");
+        let post = format!("cabi_post_{}", e.name);
         let Some(Expected::Func(params, _)) = export_type(&post) else {
             panic!("{post} is not a function");
         };
@@ -144,26 +70,32 @@ fn core_signatures_match_the_hand_written_ones() {
 
 #[test]
 fn on_event_crosses_as_the_shims_lay_it_out() {
-    let w = world();
+    let w = tern_edge();
     let types = &w.types;
+    let on_event = &w.export("on-event").expect("export").ty;
+    // `on-event: func(event: event) -> result<list<output>, string>`.
+    let event = on_event.params[0];
+    let outputs = match on_event.result.and_then(|r| types.node(r)) {
+        Some(TypeNode::Result { ok: Some(ok), .. }) => *ok,
+        other => panic!("on-event returns {other:?}"),
+    };
+    let output = match types.node(outputs) {
+        Some(TypeNode::List(output)) => *output,
+        other => panic!("on-event's ok is {other:?}"),
+    };
     // tern-wasmi: "name@0, value@8 (case u8, payload@+8), unit@24 (case u8,
     // string@+4); 40 bytes, align 8".
     assert_eq!(
-        (types.size(w.output), types.align(w.output)),
+        (types.size(output), types.align(output)),
         (Some(40), Some(8))
     );
     // "[i32 case, i64, i32, i64, i64] (the cases' flat types joined)".
     use FlatType::{I32, I64};
     assert_eq!(
-        types.flatten(w.event),
+        types.flatten(event),
         Some(tern_cabi::Flat::Values(&[I32, I64, I32, I64, I64]))
     );
 
-    let (_, on_event) = w
-        .exports
-        .iter()
-        .find(|(n, _)| *n == "on-event")
-        .expect("export");
     let func = FuncAbi::new(types, on_event).expect("valid");
     let mut mem = TestMem::new(512, 64);
     let sample = Val::Record(vec![

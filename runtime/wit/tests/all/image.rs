@@ -34,6 +34,28 @@ pub fn componentize(wasm: &[u8]) -> Vec<u8> {
     tern_wasmtime::WasmtimeEngine::componentize(wasm).unwrap()
 }
 
+/// Core module `module` (written with the names `describe_world` gives) made a
+/// component of `resolve`'s `world` by wit-component.
+pub fn component_of(
+    mut module: Vec<u8>,
+    resolve: &wit_parser::Resolve,
+    world: wit_parser::WorldId,
+) -> Vec<u8> {
+    wit_component::embed_component_metadata(
+        &mut module,
+        resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap()
+}
+
 /// A core module's imports (module, name, is a table) and export names.
 #[derive(Debug, Default)]
 struct ModuleInfo {
@@ -905,25 +927,6 @@ fn components_that_multiply_or_nest_too_deep_are_refused() {
     assert!(image.steps.is_empty() && image.modules.is_empty());
 }
 
-#[test]
-fn the_feature_flags_are_tern_wasmtimes() {
-    use tern_core::bundle::EngineKind;
-    use tern_core::features::WasmFeature;
-    for f in WasmFeature::ALL {
-        assert_eq!(
-            tern_wit::features::flags(f),
-            tern_wasmtime::features::flags(f),
-            "{f}"
-        );
-    }
-    for e in EngineKind::ALL {
-        assert_eq!(
-            tern_wit::features::engine(e),
-            tern_wasmtime::features::engine(e)
-        );
-    }
-}
-
 /// A world with a world-level import, an exported interface and a world-level
 /// export, componentized by wit-component from a module using the names
 /// `describe_world` gives: the image's imports and exports are the description's,
@@ -948,7 +951,7 @@ fn an_image_has_the_names_and_types_describe_world_gives() {
     let pkg = resolve.push_source("test.wit", wit).unwrap();
     let world = resolve.select_world(&[pkg], Some("w")).unwrap();
     let described = tern_wit::describe_world(&resolve, world).unwrap();
-    let mut module = wat::parse_str(
+    let module = wat::parse_str(
         r#"(module
              (import "$root" "ping" (func (param i32)))
              (import "tern:test/clock@0.1.0" "now" (func (result i64)))
@@ -958,20 +961,7 @@ fn an_image_has_the_names_and_types_describe_world_gives() {
              (func (export "run")))"#,
     )
     .unwrap();
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
-    let image = device_image(&component).unwrap();
+    let image = device_image(&component_of(module, &resolve, world)).unwrap();
 
     let mut imports: Vec<(String, String, String)> = image
         .steps
