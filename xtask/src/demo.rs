@@ -55,6 +55,92 @@ fn tern_sign(tern: &std::path::Path, name: &str) -> Result<String, String> {
     Ok(bundle)
 }
 
+/// Runs `tern` with `args` in the repository, failing with its stderr.
+fn tern_cmd(tern: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(tern)
+        .current_dir(root())
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", tern.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tern {} failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The composed example: the `environment` app and the Ruuvi decoder it imports, made
+/// one component by `tern compose`, signed once per engine (the component for the
+/// server, its device image for the QEMU board), run on both. Whether they agree.
+fn composed_app(tern: &std::path::Path) -> Result<bool, String> {
+    println!();
+    println!("== environment + ruuvi-decoder: two components linked by a WIT import ==");
+    let composed = format!("{BUNDLES}/environment-app.wasm");
+    print!(
+        "{}",
+        tern_cmd(
+            tern,
+            &[
+                "compose",
+                "target/components/environment.wasm",
+                "--plug",
+                "tern:ruuvi/decode@0.1.0=target/components/ruuvi-decoder.wasm",
+                "-o",
+                &composed,
+            ],
+        )?
+    );
+    let mut runs = Vec::new();
+    for (board, engine) in [("qemu-mps2-an386", "wasmi"), ("server", "wasmtime")] {
+        let bundle = format!("{BUNDLES}/environment-{engine}.tern");
+        print!(
+            "{}",
+            tern_cmd(
+                tern,
+                &[
+                    "sign",
+                    &composed,
+                    "--name",
+                    "environment",
+                    "--key",
+                    "boards/keys/tern-dev-2026.key",
+                    "--version",
+                    "1.0.0",
+                    "--counter",
+                    "1",
+                    "--board",
+                    board,
+                    "-o",
+                    &bundle,
+                ],
+            )?
+        );
+        runs.push(tern_run(tern, "environment", &bundle, board, engine)?);
+    }
+    let same = runs[0].stdout == runs[1].stdout;
+    let results: Vec<&str> = runs[0]
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("{\"call\":\"on-event\""))
+        .collect();
+    for line in results.iter().take(4) {
+        println!("  {}", summary(line));
+    }
+    println!(
+        "environment: {} handler results; {}",
+        results.len(),
+        if same {
+            "the device image on wasmi and the component on wasmtime gave byte-identical results"
+        } else {
+            "DIFFERENT on wasmi and wasmtime"
+        }
+    );
+    Ok(same)
+}
+
 /// Runs the signed bundle as `board` does, on `engine`.
 fn tern_run(
     tern: &std::path::Path,
@@ -216,6 +302,7 @@ pub fn run() -> Result<(), String> {
             }
         );
     }
+    all_same &= composed_app(&tern)?;
     if !all_same {
         return Err("the engines disagreed (see ≠ above)".into());
     }

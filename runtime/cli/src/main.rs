@@ -51,6 +51,14 @@ enum Command {
     /// engine (no SIMD on wasmi); if one would refuse the bundle, tern sign says why
     /// and how to fix it and writes nothing (unless --sign-anyway).
     Sign(commands::sign::Args),
+    /// Compose an app with the components that serve its imports into one component.
+    ///
+    /// Each --plug INTERFACE=FILE serves the app's import of INTERFACE with the
+    /// component (or wit-bindgen core module) in FILE; each keeps its own linear
+    /// memory, and calls between them copy values by the canonical ABI. The types must
+    /// match; an import left unserved must be one a board offers (tern:edge). Sign the
+    /// result with `tern sign` like any component.
+    Compose(commands::compose::Args),
     /// Check whether a board would accept a bundle: exit 0, or 1 with the reason.
     ///
     /// Runs the board's install policy with its compiled-in trust keys and
@@ -92,6 +100,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Keygen(args) => commands::keygen::run(args),
         Command::Sign(args) => commands::sign::run(args),
+        Command::Compose(args) => commands::compose::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Boards => commands::boards::run(),

@@ -903,3 +903,82 @@ fn sign_help_says_components_are_accepted() {
     let (_, short, _) = tern(&["sign", "-h"]);
     assert!(short.contains("component"), "{short}");
 }
+
+/// `tern compose` makes the environment app and the Ruuvi decoder one component that
+/// `tern sign` accepts for a wasmi board (as its device image) and `tern run` runs; a
+/// malformed --plug, an interface the app does not import and a plug of another type
+/// are refused with the reason, and nothing is written.
+#[test]
+fn compose_links_an_app_with_its_plugs_and_refuses_what_does_not_fit() {
+    let dir = scratch("compose");
+    let out = dir.join("app.wasm");
+    let out_s = out.to_str().unwrap();
+    let app = component("environment");
+    let decoder = component("ruuvi-decoder");
+    let plug = format!("tern:ruuvi/decode@0.1.0={decoder}");
+    let (code, stdout, err) = tern(&["compose", &app, "--plug", &plug, "-o", out_s]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("with 1 plug(s)"), "{stdout}");
+    let bundle = dir.join("app.tern");
+    let (code, _, err) = tern(&[
+        "sign",
+        out_s,
+        "--name",
+        "environment",
+        "--key",
+        &dev_key(),
+        "--version",
+        "1.0.0",
+        "--counter",
+        "1",
+        "--board",
+        "qemu-mps2-an386",
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let events = root().join("components/environment/events.jsonl");
+    let (code, run, err) = tern(&[
+        "run",
+        bundle.to_str().unwrap(),
+        "--board",
+        "qemu-mps2-an386",
+        "--engine",
+        "wasmi",
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        run.contains("\"milli\":24300"),
+        "the reference frame's 24.3 °C: {run}"
+    );
+
+    for (bad_plug, why) in [
+        (decoder.clone(), "INTERFACE=FILE"),
+        (
+            format!("tern:ruuvi/encode@0.1.0={decoder}"),
+            "tern:ruuvi/encode@0.1.0",
+        ),
+        (
+            format!("tern:ruuvi/decode@0.1.0={app}"),
+            "tern:ruuvi/decode@0.1.0",
+        ),
+    ] {
+        let refused = dir.join("refused.wasm");
+        let (code, _, err) = tern(&[
+            "compose",
+            &app,
+            "--plug",
+            &bad_plug,
+            "-o",
+            refused.to_str().unwrap(),
+        ]);
+        assert_ne!(code, 0, "{bad_plug} was accepted");
+        assert!(err.contains(why), "`{why}` missing: {err}");
+        assert!(!refused.exists(), "nothing is written for {bad_plug}");
+    }
+    let (code, help, _) = tern(&["compose", "--help"]);
+    assert_eq!(code, 0);
+    assert!(help.contains("--plug <INTERFACE=FILE>"), "{help}");
+}

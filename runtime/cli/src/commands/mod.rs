@@ -4,6 +4,7 @@
 
 pub mod assign;
 pub mod boards;
+pub mod compose;
 pub mod devices;
 pub mod feed;
 pub mod gateway;
