@@ -452,6 +452,11 @@ impl Export {
         }
     }
 
+    /// The export's calling convention.
+    pub(crate) fn abi(&self) -> &FuncAbi {
+        &self.abi
+    }
+
     /// Lowers `args` into the guest, calls the export, lifts its result and runs
     /// post-return.
     pub(crate) fn call(

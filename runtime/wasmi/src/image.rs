@@ -21,7 +21,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use tern_cabi::{FuncAbi, FuncType, Types};
+use tern_cabi::{FuncAbi, TypeId, Types};
 use tern_core::abi::check_import;
 use tern_core::edge::EdgeFn;
 use tern_core::image::{self, CanonOptions, CoreFunc, CoreInstance, CoreItem, Func, Step};
@@ -61,14 +61,14 @@ fn invalid(what: impl Into<String>) -> Error {
     Error::InvalidModule(what.into())
 }
 
-/// Whether function type `a` of `at` is function type `b` of `bt`.
-fn same_func(at: &Types, a: &FuncType, bt: &Types, b: &FuncType) -> bool {
-    a.params.len() == b.params.len()
-        && a.params
-            .iter()
-            .zip(&b.params)
-            .all(|(x, y)| at.same(*x, bt, *y))
-        && match (a.result, b.result) {
+/// A function's parameter and result types.
+type Signature<'a> = (&'a [TypeId], Option<TypeId>);
+
+/// Whether function `a` (its types in `at`) has the type of function `b` (in `bt`).
+fn same_func(at: &Types, a: Signature<'_>, bt: &Types, b: Signature<'_>) -> bool {
+    a.0.len() == b.0.len()
+        && a.0.iter().zip(b.0).all(|(x, y)| at.same(*x, bt, *y))
+        && match (a.1, b.1) {
             (None, None) => true,
             (Some(x), Some(y)) => at.same(x, bt, y),
             _ => false,
@@ -138,7 +138,13 @@ impl Plan {
                             name: h.name.clone(),
                         }
                     })?;
-                    if !same_func(&types, &h.ty, &world.types, &want.ty) {
+                    let (ours, theirs) = (&h.ty, &want.ty);
+                    if !same_func(
+                        &types,
+                        (&ours.params, ours.result),
+                        &world.types,
+                        (&theirs.params, theirs.result),
+                    ) {
                         return Err(Error::TypeMismatch {
                             item,
                             expected: "the type the runtime's world gives it".into(),
@@ -168,30 +174,24 @@ impl Plan {
             }
         }
         let mut exports = [0; 3];
-        for (slot, name) in exports.iter_mut().zip(EXPORTS) {
+        for (i, (slot, name)) in exports.iter_mut().zip(EXPORTS).enumerate() {
             let export = image
                 .exports
                 .iter()
                 .find(|e| e.name == name)
                 .ok_or(Error::MissingExport(name))?;
-            let ty = match image
-                .steps
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Func(f) => Some(f),
-                    _ => None,
-                })
-                .nth(export.func as usize)
-            {
-                Some(Func::Lift { ty, .. }) => ty,
-                _ => {
-                    return Err(invalid(format!(
-                        "`{name}` is not a lifted function of the image"
-                    )));
-                }
+            let Some(PlanFunc::Lift(abi)) = funcs.get(export.func as usize) else {
+                return Err(invalid(format!(
+                    "`{name}` is not a lifted function of the image"
+                )));
             };
-            let i = EXPORTS.iter().position(|e| *e == name).unwrap_or(0);
-            if !same_func(&types, ty, &world.types, &world.export_types[i]) {
+            let want = &world.exports[i];
+            if !same_func(
+                &types,
+                (abi.params(), abi.result()),
+                &world.types,
+                (want.params(), want.result()),
+            ) {
                 return Err(Error::TypeMismatch {
                     item: name.into(),
                     expected: "the type the runtime's world gives it".into(),
@@ -211,6 +211,29 @@ impl Plan {
             memories,
             tables,
         })
+    }
+
+    /// A lifted function as a call through its canonical options; `None` for a host
+    /// import.
+    fn export_of(&self, f: &RtFunc) -> Option<Export> {
+        let RtFunc::Lift {
+            plan,
+            core,
+            options,
+        } = f
+        else {
+            return None;
+        };
+        let Some(PlanFunc::Lift(abi)) = self.funcs.get(*plan) else {
+            return None;
+        };
+        Some(Export::new(
+            *core,
+            abi.clone(),
+            options.memory,
+            options.realloc,
+            options.post_return,
+        ))
     }
 
     /// Replays the steps in `store`; `provided` is the engine's memory for
@@ -259,23 +282,13 @@ impl Plan {
                             Some(PlanFunc::Host(imp)) => cabi::host_func(store, imp.clone(), mem),
                             _ => return Err(broken("not a host import")),
                         },
-                        Some(RtFunc::Lift {
-                            plan,
-                            core,
-                            options,
-                        }) => match self.funcs.get(*plan) {
-                            Some(PlanFunc::Lift(abi)) => {
-                                let callee = Export::new(
-                                    *core,
-                                    abi.clone(),
-                                    options.memory,
-                                    options.realloc,
-                                    options.post_return,
-                                );
-                                cabi::adapter(store, self.types.clone(), abi.clone(), mem, callee)
-                            }
-                            _ => return Err(broken("not a lifted function")),
-                        },
+                        Some(lifted @ RtFunc::Lift { .. }) => {
+                            let callee = self
+                                .export_of(lifted)
+                                .ok_or_else(|| broken("not a lifted function"))?;
+                            let abi = callee.abi().clone();
+                            cabi::adapter(store, self.types.clone(), abi, mem, callee)
+                        }
                         None => return Err(broken("no such function")),
                     };
                     rt.core_funcs.push(f);
@@ -359,24 +372,10 @@ impl Plan {
             }
         }
         let export = |i: usize| -> Result<Export, Fault> {
-            let f = self.exports[i] as usize;
-            match (rt.funcs.get(f),) {
-                (Some(RtFunc::Lift {
-                    plan,
-                    core,
-                    options,
-                }),) => match self.funcs.get(*plan) {
-                    Some(PlanFunc::Lift(abi)) => Ok(Export::new(
-                        *core,
-                        abi.clone(),
-                        options.memory,
-                        options.realloc,
-                        options.post_return,
-                    )),
-                    _ => Err(Fault::Plan(format!("`{}` is not lifted", EXPORTS[i]))),
-                },
-                _ => Err(Fault::Plan(format!("`{}` is not lifted", EXPORTS[i]))),
-            }
+            rt.funcs
+                .get(self.exports[i] as usize)
+                .and_then(|f| self.export_of(f))
+                .ok_or_else(|| Fault::Plan(format!("`{}` is not lifted", EXPORTS[i])))
         };
         Ok([export(0)?, export(1)?, export(2)?])
     }

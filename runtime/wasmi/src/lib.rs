@@ -112,9 +112,9 @@ pub(crate) struct EngineWorld {
     /// The functions a component may import (the world's types are in `types`).
     imports: Vec<tern_core::image::HostFunc>,
     pub(crate) types: Arc<Types>,
-    /// `init`, `on-event`, `health-check`: their calling conventions and types.
-    exports: [FuncAbi; 3],
-    pub(crate) export_types: [tern_cabi::FuncType; 3],
+    /// `init`, `on-event`, `health-check`: their calling conventions (which hold
+    /// their types).
+    pub(crate) exports: [FuncAbi; 3],
 }
 
 /// The exports `tern_core::Instance` calls, in [`EngineWorld::exports`]' order.
@@ -123,27 +123,18 @@ pub(crate) const EXPORTS: [&str; 3] = ["init", "on-event", "health-check"];
 impl EngineWorld {
     fn new(world: World) -> Result<EngineWorld, Error> {
         let broken = |what: &str| Error::Engine(format!("the runtime's world description {what}"));
-        let ty = |name: &str| -> Result<tern_cabi::FuncType, Error> {
+        let abi = |name: &str| -> Result<FuncAbi, Error> {
             let f = world
                 .export(name)
                 .ok_or_else(|| broken(&format!("has no export `{name}`")))?;
-            Ok(f.ty.clone())
+            FuncAbi::new(&world.types, &f.ty).map_err(|e| broken(&format!("`{name}`: {e}")))
         };
-        let export_types = [ty(EXPORTS[0])?, ty(EXPORTS[1])?, ty(EXPORTS[2])?];
-        let abi = |t: &tern_cabi::FuncType| {
-            FuncAbi::new(&world.types, t).map_err(|e| broken(&format!("an export: {e}")))
-        };
-        let exports = [
-            abi(&export_types[0])?,
-            abi(&export_types[1])?,
-            abi(&export_types[2])?,
-        ];
+        let exports = [abi(EXPORTS[0])?, abi(EXPORTS[1])?, abi(EXPORTS[2])?];
         // Only what a load needs stays on the heap, the types once.
         Ok(EngineWorld {
             imports: world.imports,
             types: Arc::new(world.types),
             exports,
-            export_types,
         })
     }
 
@@ -266,6 +257,34 @@ const _: () = {
 };
 
 impl WasmiEngine {
+    /// A store for `host` under this engine's limits, allowing `(instances, memories,
+    /// tables)`, its fuel filled for the first call.
+    fn store(
+        &self,
+        host: Host,
+        (instances, memories, tables): (usize, usize, usize),
+    ) -> Result<Store<StoreData>, Error> {
+        let data = StoreData {
+            host,
+            limiter: Limiter {
+                memory_bytes: self.limits.memory_bytes as usize,
+                table_elements: self.limits.table_elements as usize,
+                hit: false,
+                instances,
+                memories,
+                tables,
+            },
+            memory: None,
+            realloc: None,
+        };
+        let mut store = Store::new(&self.engine, data);
+        store.limiter(|d| &mut d.limiter);
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(store)
+    }
+
     /// A core module built against the world: each import checked against the grant
     /// and the world's description, and given its host function.
     fn load_module(&self, wasm: &[u8], grant: &Granted) -> Result<Kind, Error> {
@@ -414,27 +433,11 @@ impl WasmiEngine {
         let abi = FuncAbi::new(types, ty).map_err(|e| Error::Engine(format!("`{name}`: {e}")))?;
         let module =
             Module::new(&self.engine, wasm).map_err(|e| Error::InvalidModule(e.to_string()))?;
-        let data = StoreData {
-            host: Host::new(
-                Grant::default(),
-                Box::new(tern_core::SimPlatform::default()),
-            ),
-            limiter: Limiter {
-                memory_bytes: self.limits.memory_bytes as usize,
-                table_elements: self.limits.table_elements as usize,
-                hit: false,
-                instances: 1,
-                memories: 1,
-                tables: 1,
-            },
-            memory: None,
-            realloc: None,
-        };
-        let mut store = Store::new(&self.engine, data);
-        store.limiter(|d| &mut d.limiter);
-        store
-            .set_fuel(self.limits.fuel_per_call)
-            .map_err(|e| Error::Engine(e.to_string()))?;
+        let host = Host::new(
+            Grant::default(),
+            Box::new(tern_core::SimPlatform::default()),
+        );
+        let mut store = self.store(host, (1, 1, 1))?;
         let instance = wasmi::Instance::new(&mut store, &module, &[])
             .map_err(|e| map_error(e, &store, &self.limits))?;
         let func = instance
@@ -510,25 +513,9 @@ impl tern_core::Engine for WasmiEngine {
                 plan.provided_memory.map(|(_, ty)| ty),
             ),
         };
-        let data = StoreData {
-            host: Host::new(component.grant.clone(), platform),
-            limiter: Limiter {
-                memory_bytes: self.limits.memory_bytes as usize,
-                table_elements: self.limits.table_elements as usize,
-                hit: false,
-                instances,
-                memories: memories + usize::from(buffer.is_some()),
-                tables,
-            },
-            memory: None,
-            realloc: None,
-        };
-        let mut store = Store::new(&self.engine, data);
-        store.limiter(|d| &mut d.limiter);
-        let fuel = self.limits.fuel_per_call;
-        store
-            .set_fuel(fuel)
-            .map_err(|e| Error::Engine(e.to_string()))?;
+        let host = Host::new(component.grant.clone(), platform);
+        let memories = memories + usize::from(buffer.is_some());
+        let mut store = self.store(host, (instances, memories, tables))?;
         let provided = match (provided_ty, buffer) {
             (Some(ty), Some(buffer)) => {
                 Some(Memory::new_static(&mut store, ty, buffer).map_err(|_| {
