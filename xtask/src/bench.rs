@@ -211,7 +211,7 @@ pub fn device(profile: bool) -> Result<(), String> {
     use crate::ota;
     eprintln!("xtask: the smoother on the QEMU device under -icount");
     let status = cargo()
-        .args(["build", "--locked", "-p", "tern"])
+        .args(crate::TERN_BUILD)
         .status()
         .map_err(|e| format!("cargo build: {e}"))?;
     if !status.success() {

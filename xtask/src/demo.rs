@@ -250,10 +250,7 @@ fn summary(line: &str) -> String {
 
 pub fn run() -> Result<(), String> {
     components(false)?;
-    step(
-        cargo().args(["build", "--locked", "-p", "tern"]),
-        "building the tern CLI",
-    )?;
+    step(cargo().args(crate::TERN_BUILD), "building the tern CLI")?;
     let tern = root().join("target/debug/tern");
     std::fs::create_dir_all(root().join(BUNDLES)).map_err(|e| format!("{BUNDLES}: {e}"))?;
     let mut all_same = true;

@@ -379,8 +379,9 @@ fn test() -> Result<(), String> {
         cargo().args([
             "test",
             "--locked",
-            "-p",
-            "tern",
+            // The workspace's feature set, as the step before built it: `-p tern`
+            // alone resolves other features and builds Wasmtime a second time.
+            "--workspace",
             "--test",
             "device_qemu",
             "--",
@@ -444,6 +445,20 @@ fn firmware_checks() -> Result<(), String> {
     Ok(())
 }
 
+/// Builds `target/debug/tern` with the feature set `cargo test --workspace` resolves
+/// (dev-dependencies' features included), so that it reuses that build: `cargo build
+/// -p tern` resolves other features and compiles Wasmtime and Cranelift a second time
+/// (about a gigabyte and minutes of CI). `--test cli` is the smallest target that needs
+/// the binary.
+pub(crate) const TERN_BUILD: [&str; 6] = [
+    "test",
+    "--locked",
+    "--workspace",
+    "--no-run",
+    "--test",
+    "cli",
+];
+
 /// Runs the `tern` binary; returns (success, stdout + stderr).
 fn tern(args: &[&str]) -> Result<(bool, String), String> {
     let out = Command::new(root().join("target/debug/tern"))
@@ -495,10 +510,7 @@ fn board_edit_changes_policy() -> Result<(), String> {
     }
     let bundle = work.join("alarm.tern");
     let bundle = bundle.to_str().ok_or("non-UTF-8 path")?;
-    step(
-        cargo().args(["build", "--locked", "-p", "tern"]),
-        "board edit: building tern",
-    )?;
+    step(cargo().args(TERN_BUILD), "board edit: building tern")?;
     let sign = [
         "sign",
         "target/components/alarm.wasm",
@@ -525,17 +537,12 @@ fn board_edit_changes_policy() -> Result<(), String> {
         ));
     }
     let rebuilt = step(
-        cargo()
-            .env("TERN_BOARDS_DIR", &edited)
-            .args(["build", "--locked", "-p", "tern"]),
+        cargo().env("TERN_BOARDS_DIR", &edited).args(TERN_BUILD),
         "board edit: rebuilding tern from a qemu-mps2-an386 board.toml without gpio",
     )
     .and_then(|()| tern(&verify));
     // Put the real boards back whatever happened.
-    step(
-        cargo().args(["build", "--locked", "-p", "tern"]),
-        "board edit: restoring tern",
-    )?;
+    step(cargo().args(TERN_BUILD), "board edit: restoring tern")?;
     let (ok, text) = rebuilt?;
     if ok || !text.contains("capability not offered") {
         return Err(format!(
