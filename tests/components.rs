@@ -354,7 +354,8 @@ fn a_component_is_signed_as_it_is_for_wasmtime_and_as_a_device_image_for_wasmi()
         let signed = sign(&comp, "smoother", boards, engines).unwrap();
         assert!(signed.refusal.is_none(), "{:?}", signed.refusal);
         assert_eq!(signed.payload, PayloadKind::DeviceImage);
-        let image = tern_core::image::decode(&payload(&signed.bytes)).unwrap();
+        let bytes = payload(&signed.bytes);
+        let image = tern_core::image::decode(&bytes).unwrap();
         let exports: Vec<&str> = image.exports.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(exports, ["init", "on-event", "health-check"]);
         assert_eq!(

@@ -10,7 +10,7 @@ use tern_core::bundle::EngineKind;
 use tern_core::{Error, Grant, Interface, Output, Value};
 use tern_host::compose::{ComposeError, componentize, compose};
 use tern_host::run::{CallOutcome, Transcript};
-use tern_tests::{ENGINES, events, run, wasm};
+use tern_tests::{ENGINES, LentMemory, events, run, wasm};
 
 /// The interface the app imports and the decoders export.
 const DECODE: &str = "tern:ruuvi/decode@0.1.0";
@@ -211,10 +211,11 @@ fn replacing_the_decoder_with_a_mock_changes_no_byte_of_the_app() {
     // both device images.
     for composed in [&real, &mock] {
         assert_eq!(nested_components(composed)[0], &env[..]);
-        let image = tern_core::image::decode(&image(composed)).unwrap();
+        let bytes = image(composed);
+        let image = tern_core::image::decode(&bytes).unwrap();
         for module in core_modules(&env) {
             assert!(
-                image.modules.iter().any(|m| m == module),
+                image.modules.contains(&module),
                 "an app module is missing from the image"
             );
         }
@@ -263,7 +264,8 @@ fn replacing_the_decoder_with_a_mock_changes_no_byte_of_the_app() {
 #[test]
 fn each_component_has_its_own_linear_memory() {
     let composed = app_with("decoder-mock");
-    let image = tern_core::image::decode(&image(&composed)).unwrap();
+    let bytes = image(&composed);
+    let image = tern_core::image::decode(&bytes).unwrap();
     let owners: Vec<_> = image
         .modules
         .iter()
@@ -305,6 +307,43 @@ fn each_component_has_its_own_linear_memory() {
         .map(|m| memories_and_data(m).0)
         .sum();
     assert_eq!(memories, 2);
+}
+
+/// On a device the components' memories are not on the heap: the board lends one
+/// buffer (`limits.memory-bytes`), which the engine splits between them. The app runs
+/// there as it does on Wasmtime; a buffer that cannot hold both components'
+/// minimums is a memory limit, not a crash.
+#[test]
+fn the_composed_app_runs_in_the_memory_a_board_lends() {
+    use tern_core::Engine as _;
+    let composed = app_with("ruuvi-decoder");
+    let wasmtime = run_on(EngineKind::Wasmtime, &composed);
+    let f = events("environment");
+    let granted = tern_core::Granted::for_development(grant());
+    // The QEMU boards' 256 KiB: four pages for the two components.
+    let limits = tern_core::Limits {
+        memory_bytes: 4 * 65_536,
+        ..tern_core::Limits::HOST
+    };
+    let engine = tern_wasmi::WasmiEngine::with_static_memory(limits, LentMemory::new(4));
+    let lent = tern_host::run::run_stream(
+        &engine,
+        &image(&composed),
+        &granted,
+        &f.config,
+        &f.events,
+        &tern_host::run::SharedSim::default(),
+    )
+    .unwrap();
+    assert_eq!(lent.to_jsonl(), wasmtime.to_jsonl());
+
+    let engine = tern_wasmi::WasmiEngine::with_static_memory(limits, LentMemory::new(1));
+    let component = engine.load(&image(&composed), &granted).unwrap();
+    let err = engine
+        .instantiate(&component, Box::new(tern_host::run::SharedSim::default()))
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::MemoryLimit { .. }), "{err}");
 }
 
 /// A decoder whose `decode` has another type than the app imports is refused before

@@ -59,7 +59,8 @@ fn every_example_runs_from_its_device_image_as_it_runs_as_a_module() {
 /// fills after the main module exists, and they still see the right memory.
 #[test]
 fn the_image_of_a_component_is_several_modules_and_still_runs() {
-    let decoded = tern_core::image::decode(&image("smoother")).unwrap();
+    let bytes = image("smoother");
+    let decoded = tern_core::image::decode(&bytes).unwrap();
     assert!(
         decoded.modules.len() >= 3,
         "{} modules",

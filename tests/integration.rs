@@ -11,3 +11,4 @@ mod hostile;
 mod images;
 mod parity;
 mod tamper;
+mod wasi;

@@ -10,7 +10,7 @@ use tern_core::{Error, Event, Grant, Granted, Limits};
 use tern_host::run::{EngineKind, Engines, SharedSim, Transcript};
 
 /// The example components, which must behave identically on both engines.
-pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi"];
+pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi", "heartbeat"];
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -120,4 +120,42 @@ pub fn custom_sections(wasm: &[u8]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// A board's linear-memory buffer, as a device sets one aside at boot
+/// (`tern_device::linear`): `pages` wasm pages, lent to one wasmi instance at a time.
+pub struct LentMemory {
+    /// The leaked buffer's address and length.
+    at: usize,
+    len: usize,
+    taken: std::sync::atomic::AtomicBool,
+}
+
+impl LentMemory {
+    /// A new buffer of `pages` 64 KiB pages, alive until the test binary exits.
+    pub fn new(pages: usize) -> &'static LentMemory {
+        let buffer: &'static mut [u8] = Box::leak(vec![0u8; pages * 65_536].into_boxed_slice());
+        Box::leak(Box::new(LentMemory {
+            at: buffer.as_mut_ptr() as usize,
+            len: buffer.len(),
+            taken: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+}
+
+impl tern_wasmi::memory::StaticMemory for LentMemory {
+    fn take(&self) -> Option<&'static mut [u8]> {
+        if self.taken.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: `at..at+len` is the leaked buffer `new` made, which lives for the
+        // rest of the process; `taken` makes this the only reference to it until
+        // `give_back`, which tern-wasmi calls after the store holding it is dropped.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.at as *mut u8, self.len) })
+    }
+
+    fn give_back(&self) {
+        self.taken
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
 }

@@ -72,8 +72,9 @@ const GUEST_RUSTFLAGS: &[&str] = &[
     "-Clink-arg=--initial-memory=65536",
 ];
 
-/// Example components (not fixtures): what the demo runs.
-pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi"];
+/// Example components (not fixtures): what the demo runs. `heartbeat` is of a world
+/// of its own, over WASI logging and clocks.
+pub const EXAMPLES: &[&str] = &["smoother", "alarm", "ruuvi", "heartbeat"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

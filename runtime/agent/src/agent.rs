@@ -1181,10 +1181,17 @@ impl<F: NorFlash> Agent<F> {
         };
         let mut sup = Supervisor::new(info.id(), policy);
         self.notices.push_back(Notice::TrialStarted(info.id()));
-        match self.slots.trial_payload() {
-            Ok(wasm) => trial(&mut sup, engine, &wasm, &info, workload),
+        // The payload is read from flash, loaded, and dropped before anything runs:
+        // a device's heap holds it or the instance's translated code, not both
+        // (a composed app's 48 KB image did not fit beside its running trial).
+        let loaded = match self.slots.trial_payload() {
+            Ok(wasm) => engine.load(&wasm, &info.grant),
+            Err(e) => Err(tern_core::Error::Engine(e.to_string())),
+        };
+        match loaded {
+            Ok(component) => trial(&mut sup, engine, &component, workload),
             Err(e) => {
-                sup.loaded(Err(tern_core::Error::Engine(e.to_string())));
+                sup.loaded(Err(e));
             }
         }
         if matches!(sup.decision(), Decision::Pending) {
@@ -1217,23 +1224,15 @@ impl<F: NorFlash> Agent<F> {
     }
 }
 
-/// The trial run: load, instantiate, `init`, `health-check`, then events until the
-/// supervisor decides.
+/// The trial run of a loaded component: instantiate, `init`, `health-check`, then
+/// events until the supervisor decides.
 fn trial<E: Engine>(
     sup: &mut Supervisor,
     engine: &E,
-    wasm: &[u8],
-    info: &ComponentInfo,
+    component: &E::Component,
     workload: &mut dyn Workload,
 ) {
-    let component = match engine.load(wasm, &info.grant) {
-        Ok(c) => c,
-        Err(e) => {
-            sup.loaded(Err(e));
-            return;
-        }
-    };
-    let mut inst = match engine.instantiate(&component, workload.platform()) {
+    let mut inst = match engine.instantiate(component, workload.platform()) {
         Ok(i) => i,
         Err(e) => {
             sup.loaded(Err(e));

@@ -62,6 +62,10 @@ pub struct MemoryMap {
     pub flash: Region,
     /// Data, heap and stack; origin and size multiples of 8.
     pub ram: Region,
+    /// `memory.engine-heap`: the heap the engine may use besides the component's
+    /// linear memory (its code, stores, the module while it loads), bytes; at least
+    /// [`crate::firmware::ENGINE_PEAK`], which it is when the file does not say.
+    pub engine_heap: u32,
 }
 
 /// One checked memory region: non-empty, ending at or below 4 GiB.
@@ -603,7 +607,19 @@ fn check_memory(file: &str, memory: MemoryFile) -> Result<MemoryMap, BoardError>
             },
         ));
     }
-    Ok(MemoryMap { flash, ram })
+    let engine_heap = memory.engine_heap.unwrap_or(crate::firmware::ENGINE_PEAK);
+    if engine_heap < crate::firmware::ENGINE_PEAK {
+        return Err(BoardError::new(
+            file,
+            "memory.engine-heap",
+            Problem::EngineHeapTooSmall { bytes: engine_heap },
+        ));
+    }
+    Ok(MemoryMap {
+        flash,
+        ram,
+        engine_heap,
+    })
 }
 
 fn check_region(

@@ -234,6 +234,11 @@ pub enum Problem {
         /// Why this alignment, for the message.
         why: &'static str,
     },
+    /// `memory.engine-heap` below the measured peak of one component.
+    EngineHeapTooSmall {
+        /// The value as written.
+        bytes: u32,
+    },
     /// `memory.ram` shares bytes with `memory.flash`.
     MemoryOverlap {
         /// First shared byte.
@@ -517,6 +522,13 @@ impl fmt::Display for Problem {
                     below.saturating_add(*align)
                 )
             }
+            Problem::EngineHeapTooSmall { bytes } => write!(
+                f,
+                "{bytes} bytes is less than one component needs: the engine's measured \
+                 peak is {} bytes (tern_board::firmware::ENGINE_PEAK); give at least \
+                 that, or leave the key out",
+                crate::firmware::ENGINE_PEAK
+            ),
             Problem::MemoryOverlap { start, end } => write!(
                 f,
                 "overlaps memory.flash at {start:#x}..{end:#x}; code and data need their own \

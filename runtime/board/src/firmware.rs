@@ -21,33 +21,37 @@ use std::path::{Path, PathBuf};
 
 use crate::{BOARD_FILE, device_code, generate, memory_x, parse_board};
 
-/// Heap besides the component's linear memory at its worst moment: wasmi's translated
-/// code, store, instance and value stack, the host's kv map, the sensor feed and the
-/// network buffers, the module while it loads. Measured, not guessed: the QEMU
-/// end-to-end test checks the heap's peak after every run (downloads, trials, the
-/// `fill` fixture at the board's whole linear memory) against this; the largest on
-/// mps2-an386 was 124,786 bytes, on the first boot (download, trial and run), since the
-/// canonical ABI is driven by the world's description (122,517 with hand-written
-/// shims: the description, each import's calling convention and the export calls'
-/// values cost about 2.2 KiB).
-pub const ENGINE_PEAK: u32 = 124 * 1024;
+/// Heap besides the linear memory at the worst moment of one component: wasmi's
+/// translated code, store, instance and value stack, the host's kv map, the sensor
+/// feed and the network buffers, the module while it loads. Measured, not guessed:
+/// the QEMU end-to-end test checks the heap's peak after every run (downloads, trials,
+/// the `fill` fixture at the board's whole linear memory) against the board's
+/// `memory.engine-heap`, which is this unless the board says more. The largest for
+/// one component on mps2-an386 was 102,632 bytes (first boot: download, trial and
+/// run). It was 124,786 while a trial held the payload it had loaded (48 KB for the
+/// composed app) and a device image's modules were decoded into copies; both go now
+/// (`tern_agent`'s trial drops the payload once loaded, `tern_core::image::decode`
+/// borrows the modules). A composed app needs more: the QEMU boards say 154 KiB
+/// (`memory.engine-heap`, measured with the environment app: 156,950 bytes).
+pub const ENGINE_PEAK: u32 = 102 * 1024;
 
 /// Stated headroom above the measured peak, for allocations the tests do not reach
 /// and for fragmentation of the linked-list heap.
 pub const HEAP_HEADROOM: u32 = 24 * 1024;
 
-/// The firmware's dynamic memory (the generated `HEAP_BYTES`) for a component with
-/// `memory_bytes` of linear memory: that memory once, set aside at boot and lent to
-/// one instance at a time (`tern_device::linear`, `tern_wasmi::memory`), plus the
-/// heap.
+/// The firmware's dynamic memory (the generated `HEAP_BYTES`) for `memory_bytes` of
+/// linear memory and `engine_heap` (`memory.engine-heap`): that memory once, set
+/// aside at boot and lent to one instance at a time (`tern_device::linear`,
+/// `tern_wasmi::memory`, split between a composed app's components), plus the heap
+/// and its headroom.
 ///
 /// The linear memory is not on the heap because wasmi keeps a module's own memory in
 /// a `Vec` that doubles and moves as it grows: measured with `fill` on mps2-an386,
 /// the heap then needed about twice the limit (old and new blocks at once, and the
 /// freed ones below), and a heap of the limit + 96 KiB gave a component only half
 /// the memory its board promised.
-pub const fn heap_bytes(memory_bytes: u32) -> u32 {
-    memory_bytes + ENGINE_PEAK + HEAP_HEADROOM
+pub const fn heap_bytes(memory_bytes: u32, engine_heap: u32) -> u32 {
+    memory_bytes + engine_heap + HEAP_HEADROOM
 }
 
 /// Identity used when the build does not set one: what `tern provision` must be given
@@ -86,12 +90,13 @@ pub fn build(target: &str) {
     let mut code = generate(std::slice::from_ref(&board));
     code.push('\n');
     code.push_str(&device_code(&board).unwrap_or_else(|e| fail(&e.to_string())));
-    let heap = heap_bytes(board.limits.memory_bytes);
+    let engine_heap = board.memory.map_or(ENGINE_PEAK, |m| m.engine_heap);
+    let heap = heap_bytes(board.limits.memory_bytes, engine_heap);
     let _ = writeln!(
         code,
         "\n/// Dynamic memory: the component's linear memory, `limits.memory-bytes` ({}) from \
-         board.toml, which `tern_device::boot` splits off first, and the heap: the measured \
-         engine peak ({ENGINE_PEAK}) and a {HEAP_HEADROOM}-byte headroom \
+         board.toml, which `tern_device::boot` splits off first, and the heap: \
+         `memory.engine-heap` ({engine_heap}) and a {HEAP_HEADROOM}-byte headroom \
          (`tern_board::firmware::heap_bytes`).\npub const HEAP_BYTES: usize = {heap};",
         board.limits.memory_bytes
     );

@@ -61,6 +61,10 @@ pub(crate) struct MemoryFile {
     pub flash: RegionFile,
     /// Data, heap and stack.
     pub ram: RegionFile,
+    /// Heap for the engine besides the linear memory; the measured peak of one
+    /// component when absent.
+    #[serde(default)]
+    pub engine_heap: Option<u32>,
 }
 
 /// `memory.flash` or `memory.ram`.

@@ -806,6 +806,22 @@ fn without_memory(text: &str) -> String {
 }
 
 #[test]
+fn a_board_may_give_the_engine_more_heap_never_less_than_one_component_needs() {
+    let more = with_device(
+        "ram = { origin = 0x2000_0000, size = 0x2_0000 }",
+        "ram = { origin = 0x2000_0000, size = 0x2_0000 }\nengine-heap = 200_000",
+    );
+    let board = parse_board(FILE, &more).unwrap();
+    assert_eq!(board.memory.unwrap().engine_heap, 200_000);
+    let less = with_device(
+        "ram = { origin = 0x2000_0000, size = 0x2_0000 }",
+        "ram = { origin = 0x2000_0000, size = 0x2_0000 }\nengine-heap = 4096",
+    );
+    let error = fails(&less, "memory.engine-heap", "give at least that");
+    assert_eq!(error.problem, Problem::EngineHeapTooSmall { bytes: 4096 });
+}
+
+#[test]
 fn device_board_is_valid() {
     let board = parse_board(FILE, &device()).unwrap();
     assert_eq!(
@@ -819,6 +835,7 @@ fn device_board_is_valid() {
                 origin: 0x2000_0000,
                 size: 0x2_0000
             },
+            engine_heap: crate::firmware::ENGINE_PEAK,
         })
     );
     assert_eq!(board.flash_origin, Some(0x0810_0000));
@@ -877,7 +894,7 @@ fn device_sections_are_strict() {
     fails(
         &with("ram = {", "rom = {"),
         "memory.rom",
-        "`flash` or `ram`",
+        "`flash`, `ram`, `engine-heap`",
     );
     fails(
         &with("origin = 0x2000_0000,", "origin = 0x2000_0000, length = 4,"),

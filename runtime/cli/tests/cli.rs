@@ -808,7 +808,8 @@ fn sign_embeds_a_component_for_wasmtime_boards_and_its_device_image_for_wasmi_bo
         stdout.contains("payload: a device image made from the component, for wasmi"),
         "{stdout}"
     );
-    let image = tern_core::image::decode(&bundle_payload(&out)).unwrap();
+    let bytes = bundle_payload(&out);
+    let image = tern_core::image::decode(&bytes).unwrap();
     let exports: Vec<&str> = image.exports.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(exports, ["init", "on-event", "health-check"]);
     let (code, stdout, stderr) = tern(&[

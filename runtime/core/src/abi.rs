@@ -19,6 +19,8 @@ pub const fn functions(iface: Interface) -> &'static [&'static str] {
         Interface::Gpio => &["set", "get"],
         Interface::Kv => &["get", "set"],
         Interface::Publish => &["publish"],
+        Interface::WasiLogging => &["log"],
+        Interface::WasiMonotonicClock => &["now", "resolution"],
     }
 }
 
@@ -172,6 +174,10 @@ pub const fn import_type(iface: Interface, name: &str) -> Option<Expected> {
         (Interface::Kv, b"set") => (&[I32, I32, I32, I32, I32], &[]),
         // publish(topic: string, payload: list<u8>) -> result<_, string>
         (Interface::Publish, b"publish") => (&[I32, I32, I32, I32, I32], &[]),
+        // log(level: level, context: string, message: string)
+        (Interface::WasiLogging, b"log") => (&[I32, I32, I32, I32, I32], &[]),
+        // now() -> instant, resolution() -> duration: both u64
+        (Interface::WasiMonotonicClock, b"now" | b"resolution") => (&[], &[I64]),
         _ => return None,
     };
     Some(Expected::Func(params, results))

@@ -36,6 +36,12 @@ pub enum EdgeFn {
     KvSet,
     /// `publish.publish`
     Publish,
+    /// `wasi:logging/logging.log`
+    WasiLog,
+    /// `wasi:clocks/monotonic-clock.now`
+    MonotonicNow,
+    /// `wasi:clocks/monotonic-clock.resolution`
+    MonotonicResolution,
 }
 
 impl EdgeFn {
@@ -50,6 +56,9 @@ impl EdgeFn {
             (Interface::Kv, "get") => EdgeFn::KvGet,
             (Interface::Kv, "set") => EdgeFn::KvSet,
             (Interface::Publish, "publish") => EdgeFn::Publish,
+            (Interface::WasiLogging, "log") => EdgeFn::WasiLog,
+            (Interface::WasiMonotonicClock, "now") => EdgeFn::MonotonicNow,
+            (Interface::WasiMonotonicClock, "resolution") => EdgeFn::MonotonicResolution,
             _ => return None,
         })
     }
@@ -167,6 +176,24 @@ impl Host {
                     Some(unit_result(self.publish(topic, payload)))
                 }
                 _ => return Err(shape("publish.publish arguments")),
+            },
+            EdgeFn::WasiLog => match args {
+                [Val::Enum(level), context, message] => {
+                    let shape = || shape("wasi:logging/logging.log arguments");
+                    let context = take_string(context).ok_or_else(shape)?;
+                    let message = take_string(message).ok_or_else(shape)?;
+                    self.wasi_log(*level, context, message);
+                    None
+                }
+                _ => return Err(shape("wasi:logging/logging.log arguments")),
+            },
+            EdgeFn::MonotonicNow => match args {
+                [] => Some(Val::U64(self.monotonic_now())),
+                _ => return Err(shape("monotonic-clock.now arguments")),
+            },
+            EdgeFn::MonotonicResolution => match args {
+                [] => Some(Val::U64(Host::MONOTONIC_RESOLUTION_NS)),
+                _ => return Err(shape("monotonic-clock.resolution arguments")),
             },
         })
     }

@@ -177,6 +177,13 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidModule(e) => write!(f, "invalid wasm module: {e}"),
+            Error::ImportNotGranted { interface } if interface.capability() != *interface => {
+                write!(
+                    f,
+                    "import not granted: the component imports `{interface}`, which its grant does not include; grant `{}` or remove the import",
+                    interface.capability().name()
+                )
+            }
             Error::ImportNotGranted { interface } => write!(
                 f,
                 "import not granted: the component imports `{interface}`, which its grant does not include; grant it or remove the import"

@@ -124,15 +124,17 @@ impl Grant {
         }
     }
 
-    /// Whether the interface is granted at all (its imports may be linked).
+    /// Whether the interface is granted at all (its imports may be linked): its
+    /// capability ([`Interface::capability`]) is.
     pub fn allows_interface(&self, iface: Interface) -> bool {
-        match iface {
+        match iface.capability() {
             Interface::Log => self.log,
             Interface::Clock => self.clock,
             Interface::Sensors => self.sensors.is_some(),
             Interface::Gpio => self.gpio.is_some(),
             Interface::Kv => self.kv.is_some(),
             Interface::Publish => self.publish.is_some(),
+            Interface::WasiLogging | Interface::WasiMonotonicClock => false,
         }
     }
 
@@ -193,6 +195,10 @@ impl Grant {
             (Interface::Publish, prefix) => {
                 self.publish = Some(prefix.unwrap_or("").to_string());
             }
+            // `from_name` gives capabilities only.
+            (Interface::WasiLogging | Interface::WasiMonotonicClock, _) => {
+                return Err(err("grant the capability: `log` or `clock`"));
+            }
         }
         Ok(())
     }
@@ -247,7 +253,9 @@ mod tests {
                 Interface::Sensors,
                 Interface::Gpio,
                 Interface::Kv,
-                Interface::Publish
+                Interface::Publish,
+                // `log` reaches the host's log through WASI's interface too.
+                Interface::WasiLogging,
             ]
         );
     }

@@ -57,6 +57,12 @@ pub enum HostCall {
         /// The time returned.
         result: u64,
     },
+    /// `wasi:clocks/monotonic-clock.now`
+    #[serde(rename = "monotonic-clock.now")]
+    MonotonicNow {
+        /// The instant returned, in nanoseconds.
+        result: u64,
+    },
     /// `sensors.read`
     #[serde(rename = "sensors.read")]
     SensorRead {
@@ -183,6 +189,35 @@ impl Host {
         self.record(HostCall::NowMs { result });
         result
     }
+
+    /// `wasi:logging/logging.log`: the `log` capability, as [`Host::log`] with WASI's
+    /// levels (`critical` is logged as `error`, the most serious level of the host's
+    /// log) and the record's context, if any, before the message.
+    pub fn wasi_log(&mut self, level: u32, context: String, message: String) {
+        let level = Level::from_wasi_discriminant(level).unwrap_or(Level::Error);
+        let message = if context.is_empty() {
+            message
+        } else {
+            alloc::format!("{context}: {message}")
+        };
+        self.log(level, message);
+    }
+
+    /// `wasi:clocks/monotonic-clock.now`: the `clock` capability in nanoseconds
+    /// (the platform's clock counts milliseconds; see [`Host::MONOTONIC_RESOLUTION_NS`]).
+    pub fn monotonic_now(&mut self) -> u64 {
+        let result = if self.grant.clock {
+            self.platform.now_ms().saturating_mul(1_000_000)
+        } else {
+            0
+        };
+        self.record(HostCall::MonotonicNow { result });
+        result
+    }
+
+    /// `wasi:clocks/monotonic-clock.resolution`: one tick of the platform's clock,
+    /// a millisecond, in nanoseconds.
+    pub const MONOTONIC_RESOLUTION_NS: u64 = 1_000_000;
 
     /// `sensors.read`: sensors outside the scope get an error value.
     pub fn sensor_read(&mut self, sensor: String) -> Result<Sample, String> {

@@ -32,7 +32,7 @@ use tern_cabi::{FuncType, Types};
 /// Every function of a world at its core names, with the type descriptions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct World {
-    /// The world's package and name, for messages (`tern:edge/component@0.1.0`).
+    /// The world's package and name, for messages (`tern:edge/runtime@0.1.0`).
     pub name: String,
     /// Every type the functions below refer to.
     pub types: Types,
@@ -104,14 +104,19 @@ pub fn tern_edge() -> World {
 pub const IMAGE_VERSION: u16 = 1;
 
 /// A component taken apart for an engine that runs core wasm only.
+///
+/// `M` holds each core module's bytes: owned (`Vec<u8>`) where an image is made,
+/// borrowed from the bundle (`&[u8]`, [`decode`]) where one is loaded, so that a
+/// device does not hold a second copy of every module on its heap while wasmi
+/// compiles them. Both have the same encoding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DeviceImage {
+pub struct DeviceImage<M = Vec<u8>> {
     /// [`IMAGE_VERSION`] when it was made.
     pub version: u16,
     /// Every type the functions refer to.
     pub types: Types,
     /// Core modules, as core wasm binaries, in the order the component defines them.
-    pub modules: Vec<Vec<u8>>,
+    pub modules: Vec<M>,
     /// The definitions in the order the component makes them.
     pub steps: Vec<Step>,
     /// What the image exports: component functions by name (`on-event`,
@@ -279,7 +284,7 @@ impl core::fmt::Display for ImageError {
     }
 }
 
-impl DeviceImage {
+impl<M> DeviceImage<M> {
     /// Checks every reference points at something defined before it, so that running
     /// the steps in order never looks up a missing item.
     pub fn check(&self) -> Result<(), ImageError> {
@@ -420,7 +425,7 @@ pub fn is_image(bytes: &[u8]) -> bool {
 }
 
 /// `image` as the bytes a bundle carries: [`IMAGE_MAGIC`], then postcard.
-pub fn encode(image: &DeviceImage) -> Vec<u8> {
+pub fn encode<M: Serialize>(image: &DeviceImage<M>) -> Vec<u8> {
     let mut out = Vec::from(IMAGE_MAGIC);
     // Writing to a Vec cannot fail; postcard's only error is a full buffer.
     if let Ok(body) = postcard::to_allocvec(image) {
@@ -430,14 +435,14 @@ pub fn encode(image: &DeviceImage) -> Vec<u8> {
 }
 
 /// Decodes and [checks](DeviceImage::check) an image: exactly the bytes [`encode`]
-/// writes, nothing after them.
-pub fn decode(bytes: &[u8]) -> Result<DeviceImage, ImageError> {
+/// writes, nothing after them. The modules are borrowed from `bytes`.
+pub fn decode(bytes: &[u8]) -> Result<DeviceImage<&[u8]>, ImageError> {
     let body = bytes
         .strip_prefix(&IMAGE_MAGIC)
         .ok_or(ImageError::Malformed(
             "it does not start with the device-image magic",
         ))?;
-    let (image, rest): (DeviceImage, _) = postcard::take_from_bytes(body)
+    let (image, rest): (DeviceImage<&[u8]>, _) = postcard::take_from_bytes(body)
         .map_err(|_| ImageError::Malformed("its body is not a device image"))?;
     if !rest.is_empty() {
         return Err(ImageError::Malformed("bytes follow the image"));
@@ -453,7 +458,7 @@ mod tests {
     #[test]
     fn the_compiled_in_world_decodes_with_every_function() {
         let w = super::tern_edge();
-        assert_eq!(w.name, "tern:edge/component@0.1.0");
+        assert_eq!(w.name, "tern:edge/runtime@0.1.0");
         for iface in Interface::ALL {
             for name in crate::abi::functions(iface) {
                 assert!(w.import(iface.import_module(), name).is_some(), "{name}");

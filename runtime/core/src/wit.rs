@@ -13,6 +13,19 @@ pub const WIT_PACKAGE: &str = "tern:edge@0.1.0";
 /// The WIT text of the world, so that hosts and tools use one copy.
 pub const WIT_TEXT: &str = include_str!("../../wit/tern-edge.wit");
 
+/// The WASI packages `tern-edge.wit`'s world `runtime` imports from (`runtime/wit/deps`),
+/// as (path, text), each before the packages that use it.
+pub const WASI_WIT: [(&str, &str); 2] = [
+    (
+        "runtime/wit/deps/wasi-logging/logging.wit",
+        include_str!("../../wit/deps/wasi-logging/logging.wit"),
+    ),
+    (
+        "runtime/wit/deps/wasi-clocks/clocks.wit",
+        include_str!("../../wit/deps/wasi-clocks/clocks.wit"),
+    ),
+];
+
 /// One host interface of the world: the unit a grant names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -29,20 +42,28 @@ pub enum Interface {
     Kv,
     /// `tern:edge/publish`
     Publish,
+    /// `wasi:logging/logging`: the `log` capability through WASI's interface.
+    WasiLogging,
+    /// `wasi:clocks/monotonic-clock`: the `clock` capability through WASI's
+    /// interface.
+    WasiMonotonicClock,
 }
 
 impl Interface {
-    /// Every host interface, in WIT order.
-    pub const ALL: [Interface; 6] = [
+    /// Every host interface, in the order of world `runtime`: `tern:edge`'s, then WASI's.
+    pub const ALL: [Interface; 8] = [
         Interface::Log,
         Interface::Clock,
         Interface::Sensors,
         Interface::Gpio,
         Interface::Kv,
         Interface::Publish,
+        Interface::WasiLogging,
+        Interface::WasiMonotonicClock,
     ];
 
-    /// The interface's WIT name, such as `sensors`.
+    /// The interface's name: for `tern:edge`'s, the WIT name a grant uses, such as
+    /// `sensors`; for WASI's, package and interface (`wasi:logging/logging`).
     pub const fn name(self) -> &'static str {
         match self {
             Interface::Log => "log",
@@ -51,6 +72,20 @@ impl Interface {
             Interface::Gpio => "gpio",
             Interface::Kv => "kv",
             Interface::Publish => "publish",
+            Interface::WasiLogging => "wasi:logging/logging",
+            Interface::WasiMonotonicClock => "wasi:clocks/monotonic-clock",
+        }
+    }
+
+    /// The capability a grant names for this interface: a grant is of capabilities,
+    /// and a WASI interface is another way to reach one (`wasi:logging/logging`
+    /// is `log`, `wasi:clocks/monotonic-clock` is `clock`). A board that offers the
+    /// capability offers both interfaces; one that does not, neither.
+    pub const fn capability(self) -> Interface {
+        match self {
+            Interface::WasiLogging => Interface::Log,
+            Interface::WasiMonotonicClock => Interface::Clock,
+            other => other,
         }
     }
 
@@ -63,19 +98,34 @@ impl Interface {
             Interface::Gpio => "tern:edge/gpio@0.1.0",
             Interface::Kv => "tern:edge/kv@0.1.0",
             Interface::Publish => "tern:edge/publish@0.1.0",
+            Interface::WasiLogging => "wasi:logging/logging@0.1.0-draft",
+            Interface::WasiMonotonicClock => "wasi:clocks/monotonic-clock@0.2.0",
         }
     }
 
-    /// Parses a WIT name (`gpio`).
+    /// Parses a capability's name as a grant writes it (`gpio`).
     pub fn from_name(name: &str) -> Option<Interface> {
-        Interface::ALL.into_iter().find(|i| i.name() == name)
+        Interface::ALL
+            .into_iter()
+            .find(|i| i.capability() == *i && i.name() == name)
     }
 
     /// Parses an import module (`tern:edge/gpio@0.1.0`) of core wasm or a component.
+    /// A WASI 0.2 interface is matched at any 0.2 patch version
+    /// (`wasi:clocks/monotonic-clock@0.2.3`), as Wasmtime links semver-compatible
+    /// imports: the functions Tern offers have one type in every 0.2 release.
     pub fn from_import_module(module: &str) -> Option<Interface> {
-        Interface::ALL
-            .into_iter()
-            .find(|i| i.import_module() == module)
+        Interface::ALL.into_iter().find(|i| {
+            let ours = i.import_module();
+            ours == module
+                || (ours.starts_with("wasi:")
+                    && ours.ends_with("@0.2.0")
+                    && module
+                        .strip_prefix(&ours[..ours.len() - 1])
+                        .is_some_and(|patch| {
+                            !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit())
+                        }))
+        })
     }
 }
 
@@ -102,6 +152,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// A `wasi:logging` level by its canonical-ABI discriminant: the same five, then
+    /// `critical` (5), logged as [`Level::Error`], the host log's most serious.
+    pub fn from_wasi_discriminant(d: u32) -> Option<Level> {
+        match d {
+            5 => Some(Level::Error),
+            d => Level::from_discriminant(d),
+        }
+    }
+
     /// The canonical-ABI discriminant (WIT declaration order).
     pub fn from_discriminant(d: u32) -> Option<Level> {
         Some(match d {
@@ -249,6 +308,19 @@ mod tests {
     fn import_modules_round_trip_and_match_the_wit_package() {
         for i in Interface::ALL {
             assert_eq!(Interface::from_import_module(i.import_module()), Some(i));
+            if i.capability() != i {
+                // A WASI interface: in one of the WASI packages, imported by `runtime`,
+                // granted as its capability.
+                assert_eq!(Interface::from_name(i.name()), None);
+                let (package, iface) = i.name().split_once('/').unwrap();
+                let version = i.import_module().rsplit_once('@').unwrap().1;
+                assert!(WASI_WIT.iter().any(|(_, text)| {
+                    text.contains(&alloc::format!("package {package}@{version};"))
+                        && text.contains(&alloc::format!("interface {iface} {{"))
+                }));
+                assert!(WIT_TEXT.contains(&alloc::format!("import {};", i.import_module())));
+                continue;
+            }
             assert_eq!(Interface::from_name(i.name()), Some(i));
             assert!(
                 i.import_module()
@@ -258,5 +330,27 @@ mod tests {
         }
         assert_eq!(Interface::from_import_module("tern:edge/gpio@0.2.0"), None);
         assert!(WIT_TEXT.contains(&alloc::format!("package {WIT_PACKAGE};")));
+    }
+
+    #[test]
+    fn wasi_interfaces_match_at_any_0_2_patch_and_no_other_version() {
+        let clock = Some(Interface::WasiMonotonicClock);
+        for ok in ["0.2.0", "0.2.3", "0.2.10"] {
+            let module = alloc::format!("wasi:clocks/monotonic-clock@{ok}");
+            assert_eq!(Interface::from_import_module(&module), clock, "{module}");
+        }
+        for bad in ["0.3.0", "0.2", "0.2.", "0.2.1-rc", "0.20.0", "1.2.0"] {
+            let module = alloc::format!("wasi:clocks/monotonic-clock@{bad}");
+            assert_eq!(Interface::from_import_module(&module), None, "{module}");
+        }
+        // wasi-logging is a draft: its one version only.
+        assert_eq!(
+            Interface::from_import_module("wasi:logging/logging@0.1.0-draft"),
+            Some(Interface::WasiLogging)
+        );
+        assert_eq!(
+            Interface::from_import_module("wasi:logging/logging@0.1.1-draft"),
+            None
+        );
     }
 }

@@ -196,17 +196,16 @@ fn run_active<F: NorFlash, S: Source>(
     );
     let started = clock::cycles();
     let engine = crate::engine(board.table.limits());
-    let mut instance = match engine
-        .load(&wasm, &info.grant)
-        .and_then(|c| engine.instantiate(&c, source.platform()))
-    {
+    // The payload goes as soon as it is loaded: the instance does not need it.
+    let component = engine.load(&wasm, &info.grant);
+    drop(wasm);
+    let mut instance = match component.and_then(|c| engine.instantiate(&c, source.platform())) {
         Ok(i) => i,
         Err(e) => {
             error!("cannot start the active component: {}", Display2Format(&e));
             return None;
         }
     };
-    drop(wasm);
     let loaded = clock::cycles();
     result_line(
         "init",

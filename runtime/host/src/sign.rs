@@ -195,17 +195,19 @@ pub fn payload_for_targets(
 }
 
 /// The capabilities requested when neither flags nor component.toml give scopes:
-/// every imported interface, unscoped, kv with a 4 KiB quota.
+/// every imported interface's capability, unscoped, kv with a 4 KiB quota.
 pub fn default_capabilities(imports: &[Interface]) -> Grant {
     let mut g = Grant::default();
     for i in imports {
-        match i {
+        match i.capability() {
             Interface::Log => g.log = true,
             Interface::Clock => g.clock = true,
             Interface::Sensors => g.sensors = Some(Scope::Any),
             Interface::Gpio => g.gpio = Some(Scope::Any),
             Interface::Kv => g.kv = Some(4096),
             Interface::Publish => g.publish = Some(String::new()),
+            // `capability` gives tern:edge's interfaces only.
+            Interface::WasiLogging | Interface::WasiMonotonicClock => {}
         }
     }
     g

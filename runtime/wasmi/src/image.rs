@@ -37,8 +37,10 @@ pub(crate) struct Plan {
     modules: Vec<Module>,
     /// One per component function (index space "funcs"), in order.
     funcs: Vec<PlanFunc>,
-    /// The module whose memory the engine provides ([`memory`]), and its type.
-    pub(crate) provided_memory: Option<(u32, MemoryType)>,
+    /// The modules whose memories the engine provides ([`memory`]), and their types:
+    /// one per component of a composed app, each given its own share of the board's
+    /// buffer ([`memory::split`]).
+    pub(crate) provided_memory: Vec<(u32, MemoryType)>,
     /// The component functions `init`, `on-event`, `health-check` are.
     exports: [u32; 3],
     pub(crate) types: Arc<Types>,
@@ -88,7 +90,7 @@ impl Plan {
         let image = image::decode(bytes).map_err(|e| invalid(e.to_string()))?;
         let types = Arc::new(image.types);
         let mut modules = Vec::with_capacity(image.modules.len());
-        let mut provided_memory = None;
+        let mut provided_memory = Vec::new();
         let (mut memories, mut tables) = (0, 0);
         for (i, wasm) in image.modules.iter().enumerate() {
             let rewritten = if rewrite_memory {
@@ -110,12 +112,7 @@ impl Plan {
                     && rewritten.is_some()
                     && import.module() == memory::MODULE
                 {
-                    if provided_memory.is_some() {
-                        return Err(invalid(
-                            "the device image has more than one linear memory; this board lends one",
-                        ));
-                    }
-                    provided_memory = Some((i as u32, *ty));
+                    provided_memory.push((i as u32, *ty));
                 }
             }
             // Validated by wasmi above, so the walk follows it.
@@ -132,12 +129,12 @@ impl Plan {
                 Step::Func(Func::Import(h)) => {
                     let iface = check_import(&h.interface, &h.name, grant.grant())?;
                     let item = format!("{}#{}", h.interface, h.name);
-                    let want = world.import(&h.interface, &h.name).ok_or_else(|| {
-                        Error::UnknownImport {
+                    let want = world
+                        .import(iface.import_module(), &h.name)
+                        .ok_or_else(|| Error::UnknownImport {
                             module: h.interface.clone(),
                             name: h.name.clone(),
-                        }
-                    })?;
+                        })?;
                     let (ours, theirs) = (&h.ty, &want.ty);
                     if !same_func(
                         &types,
@@ -236,12 +233,12 @@ impl Plan {
         ))
     }
 
-    /// Replays the steps in `store`; `provided` is the engine's memory for
-    /// [`Plan::provided_memory`]'s module. Returns the three exports.
+    /// Replays the steps in `store`; `provided` are the engine's memories for
+    /// [`Plan::provided_memory`]'s modules, in its order. Returns the three exports.
     pub(crate) fn instantiate(
         &self,
         store: &mut Store<StoreData>,
-        provided: Option<wasmi::Memory>,
+        provided: &[wasmi::Memory],
     ) -> Result<[Export; 3], Fault> {
         let mut rt = Rt::default();
         let mut next_func = 0usize;
@@ -319,10 +316,11 @@ impl Plan {
                         .modules
                         .get(*module as usize)
                         .ok_or_else(|| broken("no such module"))?;
-                    let lent = match self.provided_memory {
-                        Some((i, _)) if i == *module => provided,
-                        _ => None,
-                    };
+                    let lent = self
+                        .provided_memory
+                        .iter()
+                        .position(|(i, _)| i == module)
+                        .and_then(|k| provided.get(k).copied());
                     let mut externs = Vec::new();
                     for import in m.imports() {
                         if let (Some(mem), memory::MODULE) = (lent, import.module()) {

@@ -324,7 +324,7 @@ impl WasmiEngine {
                 continue;
             }
             let world = &self.world;
-            let f = world.import(import.module(), import.name());
+            let f = world.import(iface.import_module(), import.name());
             let host = EdgeFn::of(iface, import.name());
             let (Some(f), Some(host)) = (f, host) else {
                 return Err(Error::Engine(format!(
@@ -485,13 +485,13 @@ impl tern_core::Engine for WasmiEngine {
     ) -> Result<WasmiInstance, Error> {
         // Taken before the store exists, so it is given back after the store is gone
         // (locals drop in reverse order; in the instance it is the last field).
-        let lends = match &component.kind {
+        let provided_ty: Vec<MemoryType> = match &component.kind {
             Kind::Module {
                 provided_memory, ..
-            } => provided_memory.is_some(),
-            Kind::Image(plan) => plan.provided_memory.is_some(),
+            } => provided_memory.iter().copied().collect(),
+            Kind::Image(plan) => plan.provided_memory.iter().map(|(_, ty)| *ty).collect(),
         };
-        let (buffer, lease) = match (lends, self.memory) {
+        let (buffer, lease) = match (!provided_ty.is_empty(), self.memory) {
             (true, Some(m)) => {
                 let buffer = m.take().ok_or_else(|| {
                     Error::Engine(
@@ -502,40 +502,42 @@ impl tern_core::Engine for WasmiEngine {
             }
             _ => (None, None),
         };
-        let (instances, memories, tables, provided_ty) = match &component.kind {
-            Kind::Module {
-                provided_memory, ..
-            } => (1, 1, 1, *provided_memory),
-            Kind::Image(plan) => (
-                plan.instances,
-                plan.memories,
-                plan.tables,
-                plan.provided_memory.map(|(_, ty)| ty),
-            ),
+        let (instances, memories, tables) = match &component.kind {
+            Kind::Module { .. } => (1, 1, 1),
+            Kind::Image(plan) => (plan.instances, plan.memories, plan.tables),
         };
         let host = Host::new(component.grant.clone(), platform);
-        let memories = memories + usize::from(buffer.is_some());
-        let mut store = self.store(host, (instances, memories, tables))?;
-        let provided = match (provided_ty, buffer) {
-            (Some(ty), Some(buffer)) => {
-                Some(Memory::new_static(&mut store, ty, buffer).map_err(|_| {
-                    Error::MemoryLimit {
-                        limit_bytes: self.limits.memory_bytes,
-                    }
-                })?)
-            }
-            _ => None,
+        let lent = if buffer.is_some() {
+            provided_ty.len()
+        } else {
+            0
         };
+        let mut store = self.store(host, (instances, memories + lent, tables))?;
+        let too_small = |_| Error::MemoryLimit {
+            limit_bytes: self.limits.memory_bytes,
+        };
+        let mut provided = Vec::with_capacity(lent);
+        if let Some(buffer) = buffer {
+            for (ty, share) in provided_ty.iter().zip(memory::split(buffer, &provided_ty)?) {
+                provided.push(Memory::new_static(&mut store, *ty, share).map_err(too_small)?);
+            }
+        }
         let (exports, types) = match &component.kind {
             Kind::Module {
                 module, imports, ..
             } => (
-                self.instantiate_module(&mut store, component, module, imports, provided)?,
+                self.instantiate_module(
+                    &mut store,
+                    component,
+                    module,
+                    imports,
+                    provided.first().copied(),
+                )?,
                 component.world.types.clone(),
             ),
             Kind::Image(plan) => {
                 let exports = plan
-                    .instantiate(&mut store, provided)
+                    .instantiate(&mut store, &provided)
                     .map_err(|f| match f {
                         image::Fault::Wasm(e) => map_error(e, &store, &self.limits),
                         image::Fault::Plan(what) => Error::InvalidModule(what),

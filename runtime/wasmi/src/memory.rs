@@ -12,6 +12,12 @@
 
 use alloc::vec::Vec;
 
+use tern_core::Error;
+use wasmi::MemoryType;
+
+/// A wasm page (the custom-page-sizes proposal is not among the board's features).
+const PAGE: usize = 65_536;
+
 /// The import module of the memory a board provides (never offered to components:
 /// only the rewrite adds it).
 pub const MODULE: &str = "tern:internal";
@@ -38,6 +44,59 @@ impl Drop for Lease {
     fn drop(&mut self) {
         self.0.give_back();
     }
+}
+
+/// Splits the board's buffer between the linear memories of one instance: a composed
+/// app has one per component, each of which must stay its own (a component reaches
+/// another's data only through the canonical ABI's copy). Each memory gets its
+/// minimum, then the pages left are shared out equally (the first ones get one more
+/// while some remain), never past a memory's declared maximum; the shares follow
+/// each other in `types`' order, each on a page boundary. A single memory gets the
+/// whole buffer, as before composition.
+///
+/// # Errors
+/// [`Error::MemoryLimit`] when the minimums together do not fit in the buffer: the
+/// board's `limits.memory-bytes` is too small for this app.
+pub(crate) fn split(
+    buffer: &'static mut [u8],
+    types: &[MemoryType],
+) -> Result<Vec<&'static mut [u8]>, Error> {
+    let too_small = Error::MemoryLimit {
+        limit_bytes: u32::try_from(buffer.len()).unwrap_or(u32::MAX),
+    };
+    if let [_] = types {
+        return Ok(alloc::vec![buffer]);
+    }
+    let total = buffer.len() / PAGE;
+    let pages = |p: u64| usize::try_from(p).unwrap_or(usize::MAX);
+    let mut shares: Vec<usize> = types.iter().map(|t| pages(t.minimum())).collect();
+    let needed = shares.iter().try_fold(0usize, |a, &b| a.checked_add(b));
+    let mut left = match needed {
+        Some(n) if n <= total => total - n,
+        _ => return Err(too_small),
+    };
+    // One page at a time, round robin, to every memory still below its maximum.
+    while left > 0 {
+        let mut gave = false;
+        for (share, ty) in shares.iter_mut().zip(types) {
+            if left > 0 && ty.maximum().is_none_or(|m| (*share as u64) < m) {
+                *share += 1;
+                left -= 1;
+                gave = true;
+            }
+        }
+        if !gave {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(types.len());
+    let mut rest = buffer;
+    for share in shares {
+        let (mine, after) = rest.split_at_mut(share * PAGE);
+        out.push(mine);
+        rest = after;
+    }
+    Ok(out)
 }
 
 /// Where a section may appear, in the order the binary format requires (custom
@@ -183,6 +242,73 @@ pub(crate) fn defined_tables_and_memories(wasm: &[u8]) -> Option<(usize, usize)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A buffer of `pages` that lives as long as the test binary.
+    fn buffer(pages: usize) -> &'static mut [u8] {
+        alloc::boxed::Box::leak(alloc::vec![0u8; pages * PAGE].into_boxed_slice())
+    }
+
+    fn ty(min: u32, max: Option<u32>) -> MemoryType {
+        MemoryType::new(min, max)
+    }
+
+    fn pages(shares: &[&'static mut [u8]]) -> Vec<usize> {
+        shares.iter().map(|s| s.len() / PAGE).collect()
+    }
+
+    #[test]
+    fn one_memory_gets_the_whole_buffer() {
+        let shares = split(buffer(4), &[ty(1, None)]).unwrap();
+        assert_eq!(pages(&shares), [4]);
+    }
+
+    #[test]
+    fn memories_get_their_minimums_then_equal_shares_of_the_rest() {
+        assert_eq!(
+            pages(&split(buffer(4), &[ty(1, None), ty(1, None)]).unwrap()),
+            [2, 2]
+        );
+        assert_eq!(
+            pages(&split(buffer(5), &[ty(1, None), ty(2, None)]).unwrap()),
+            [2, 3]
+        );
+        assert_eq!(
+            pages(&split(buffer(6), &[ty(3, None), ty(1, None)]).unwrap()),
+            [4, 2]
+        );
+        // A declared maximum is kept: its pages go to the others.
+        assert_eq!(
+            pages(&split(buffer(6), &[ty(1, Some(1)), ty(1, None)]).unwrap()),
+            [1, 5]
+        );
+    }
+
+    #[test]
+    fn the_shares_are_consecutive_and_do_not_overlap() {
+        let whole = buffer(5);
+        let (start, end) = (
+            whole.as_ptr() as usize,
+            whole.as_ptr() as usize + whole.len(),
+        );
+        let shares = split(whole, &[ty(1, None), ty(1, None), ty(1, None)]).unwrap();
+        let mut at = start;
+        for share in &shares {
+            assert_eq!(share.as_ptr() as usize, at);
+            at += share.len();
+        }
+        assert!(at <= end);
+    }
+
+    #[test]
+    fn minimums_beyond_the_buffer_are_a_memory_limit() {
+        let err = split(buffer(2), &[ty(2, None), ty(1, None)]).unwrap_err();
+        assert_eq!(
+            err,
+            Error::MemoryLimit {
+                limit_bytes: 2 * PAGE as u32
+            }
+        );
+    }
 
     /// A module: type section, memory section (one memory, min 1 page), export of it.
     fn module(imports: bool) -> Vec<u8> {

@@ -50,6 +50,27 @@ impl wit::kv::Host for Ctx {
     }
 }
 
+impl crate::bindings::wasi::logging::logging::Host for Ctx {
+    fn log(
+        &mut self,
+        level: crate::bindings::wasi::logging::logging::Level,
+        context: String,
+        message: String,
+    ) {
+        // By discriminant, as wasmi's path lifts it: one mapping, in tern-core.
+        self.host.wasi_log(level as u32, context, message);
+    }
+}
+
+impl crate::bindings::wasi::clocks::monotonic_clock::Host for Ctx {
+    fn now(&mut self) -> u64 {
+        self.host.monotonic_now()
+    }
+    fn resolution(&mut self) -> u64 {
+        tern_core::Host::MONOTONIC_RESOLUTION_NS
+    }
+}
+
 impl wit::publish::Host for Ctx {
     fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), String> {
         self.host.publish(topic, payload)

@@ -20,9 +20,11 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Stor
 mod bindings {
     //! Host bindings generated from `runtime/wit`.
     #![allow(missing_docs)]
+    // World `runtime`: `component`'s imports and exports, and the WASI interfaces
+    // (`runtime/wit/deps`) that reach the same capabilities.
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "tern:edge/component",
+        world: "tern:edge/runtime",
     });
 }
 
@@ -89,7 +91,7 @@ pub struct WasmtimeEngine {
 
 /// A component compiled and linked against exactly its grant, ready to instantiate.
 pub struct WasmtimeComponent {
-    pre: bindings::ComponentPre<Ctx>,
+    pre: bindings::RuntimePre<Ctx>,
     grant: Grant,
 }
 
@@ -205,8 +207,8 @@ impl WasmtimeEngine {
             .linker(&ifaces)?
             .instantiate_pre(&compiled)
             .map_err(|e| component::import_error(&e, &validated))?;
-        let pre = bindings::ComponentPre::new(pre)
-            .map_err(|e| component::export_error(&e, &validated))?;
+        let pre =
+            bindings::RuntimePre::new(pre).map_err(|e| component::export_error(&e, &validated))?;
         Ok(WasmtimeComponent {
             pre,
             grant: grant.grant().clone(),
@@ -389,6 +391,12 @@ fn link(linker: &mut Linker<Ctx>, iface: Interface) -> wasmtime::Result<()> {
         Interface::Gpio => wit::gpio::add_to_linker::<Ctx, D>(linker, |c| c),
         Interface::Kv => wit::kv::add_to_linker::<Ctx, D>(linker, |c| c),
         Interface::Publish => wit::publish::add_to_linker::<Ctx, D>(linker, |c| c),
+        Interface::WasiLogging => {
+            bindings::wasi::logging::logging::add_to_linker::<Ctx, D>(linker, |c| c)
+        }
+        Interface::WasiMonotonicClock => {
+            bindings::wasi::clocks::monotonic_clock::add_to_linker::<Ctx, D>(linker, |c| c)
+        }
     }
 }
 
@@ -418,7 +426,7 @@ impl tern_core::Engine for WasmtimeEngine {
         let engine_err = |e: wasmtime::Error| Error::Engine(format!("{e:#}"));
         let pre = linker
             .instantiate_pre(&component)
-            .and_then(bindings::ComponentPre::new)
+            .and_then(bindings::RuntimePre::new)
             .map_err(engine_err)?;
         Ok(WasmtimeComponent {
             pre,
@@ -564,7 +572,7 @@ fn wasmtime_abi_fault(message: &str) -> Option<AbiFault> {
 /// One running instance on Wasmtime.
 pub struct WasmtimeInstance {
     store: Store<Ctx>,
-    bindings: bindings::Component,
+    bindings: bindings::Runtime,
     limits: Limits,
     poisoned: bool,
 }
@@ -572,7 +580,7 @@ pub struct WasmtimeInstance {
 impl WasmtimeInstance {
     fn call<T>(
         &mut self,
-        run: impl FnOnce(&bindings::Component, &mut Store<Ctx>) -> wasmtime::Result<T>,
+        run: impl FnOnce(&bindings::Runtime, &mut Store<Ctx>) -> wasmtime::Result<T>,
     ) -> Result<T, Error> {
         if self.poisoned {
             return Err(Error::Poisoned);

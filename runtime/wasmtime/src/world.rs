@@ -15,10 +15,12 @@ use tern_wit::text;
 use wasmparser::{Parser, Payload};
 use wit_parser::{Resolve, WorldId};
 
-/// The resolved WIT package and its `component` world.
+/// The resolved WIT and its world `runtime` (`component` and the WASI interfaces),
+/// which core modules are componentized against and whose functions' types error
+/// messages quote.
 pub(crate) struct World {
     resolve: Resolve,
-    world: WorldId,
+    runtime: WorldId,
 }
 
 /// The world, resolved once per process from the same text `bindgen!` compiled.
@@ -26,14 +28,11 @@ pub(crate) fn world() -> Result<&'static World, Error> {
     static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
     WORLD
         .get_or_init(|| {
-            let mut resolve = Resolve::default();
-            let package = resolve
-                .push_source("runtime/wit/tern-edge.wit", tern_core::wit::WIT_TEXT)
+            let (resolve, package) = tern_wit::runtime_wit()?;
+            let runtime = resolve
+                .select_world(&[package], Some("runtime"))
                 .map_err(|e| format!("{e:#}"))?;
-            let world = resolve
-                .select_world(&[package], Some("component"))
-                .map_err(|e| format!("{e:#}"))?;
-            Ok(World { resolve, world })
+            Ok(World { resolve, runtime })
         })
         .as_ref()
         .map_err(|e| Error::Engine(format!("the runtime's WIT does not resolve: {e}")))
@@ -44,8 +43,8 @@ pub(crate) fn world() -> Result<&'static World, Error> {
 /// string>`): a function of an imported interface (`tern:edge/gpio@0.1.0`, `set`)
 /// or, with `interface` `None`, an export of the world (`on-event`).
 pub(crate) fn func_type(interface: Option<&str>, name: &str) -> Option<String> {
-    let World { resolve, world } = world().ok()?;
-    let w = &resolve.worlds[*world];
+    let World { resolve, runtime } = world().ok()?;
+    let w = &resolve.worlds[*runtime];
     let func = match interface {
         Some(iface) => w.imports.iter().find_map(|(key, item)| match item {
             wit_parser::WorldItem::Interface { id, .. } if resolve.name_world_key(key) == iface => {
@@ -78,12 +77,14 @@ pub fn is_component_type(name: &str) -> bool {
 /// world embedded in their place. Every other section is copied byte for byte, in
 /// order, so the result depends only on `wasm`.
 pub(crate) fn with_runtime_world(wasm: &[u8]) -> Result<Vec<u8>, Error> {
-    let World { resolve, world } = world()?;
+    // World `runtime`: a core module may import the WASI interfaces too (it uses
+    // what it imports; wit-component keeps only those).
+    let World { resolve, runtime } = world()?;
     let mut module = strip_component_type(wasm)?;
     wit_component::embed_component_metadata(
         &mut module,
         resolve,
-        *world,
+        *runtime,
         wit_component::StringEncoding::UTF8,
     )
     .map_err(|e| Error::Engine(format!("cannot embed the tern:edge world: {e:#}")))?;
@@ -128,9 +129,9 @@ mod tests {
 
     #[test]
     fn the_runtime_world_resolves_and_exports_the_handlers() {
-        let World { resolve, world } = world().unwrap();
-        let w = &resolve.worlds[*world];
-        assert_eq!(w.name, "component");
+        let World { resolve, runtime } = world().unwrap();
+        let w = &resolve.worlds[*runtime];
+        assert_eq!(w.name, "runtime");
         let exports: Vec<String> = w
             .exports
             .keys()

@@ -321,7 +321,7 @@ fn functions<'a>(
     }
 }
 
-/// `tern:edge/component@0.1.0`.
+/// `tern:edge/runtime@0.1.0`.
 fn world_name(resolve: &Resolve, world: WorldId) -> String {
     let w = &resolve.worlds[world];
     match w.package.map(|p| &resolve.packages[p].name) {
@@ -533,23 +533,39 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The `tern:edge@0.1.0` world `component`, described from the WIT text compiled
-/// into `tern-core` ([`tern_core::wit::WIT_TEXT`]).
+/// The runtime's WIT resolved from the text compiled into `tern-core`: the WASI
+/// packages ([`tern_core::wit::WASI_WIT`]) and then `tern:edge`
+/// ([`tern_core::wit::WIT_TEXT`]). Returns the resolve and `tern:edge`'s package. The
+/// one way every host reads its WIT (this crate's description, Wasmtime's embedded
+/// world and type messages).
+pub fn runtime_wit() -> Result<(Resolve, wit_parser::PackageId), String> {
+    let mut resolve = Resolve::default();
+    for (path, text) in tern_core::wit::WASI_WIT {
+        resolve
+            .push_source(path, text)
+            .map_err(|e| format!("{path}: {e:#}"))?;
+    }
+    let package = resolve
+        .push_source("runtime/wit/tern-edge.wit", tern_core::wit::WIT_TEXT)
+        .map_err(|e| format!("runtime/wit/tern-edge.wit: {e:#}"))?;
+    Ok((resolve, package))
+}
+
+/// The `tern:edge@0.1.0` world `runtime` (the world `component` and the WASI
+/// interfaces a board may offer beside it), described from the WIT compiled into
+/// `tern-core` ([`runtime_wit`]).
 ///
 /// # Panics
 ///
 /// If that text does not resolve or describe, which the tests rule out: it is
 /// compiled in, not input.
 pub fn tern_edge() -> World {
-    let mut resolve = Resolve::default();
     #[allow(clippy::expect_used, reason = "compiled-in text, checked by the tests")]
-    let package = resolve
-        .push_source("runtime/wit/tern-edge.wit", tern_core::wit::WIT_TEXT)
-        .expect("tern-edge.wit resolves");
+    let (resolve, package) = runtime_wit().expect("the runtime's WIT resolves");
     #[allow(clippy::expect_used, reason = "compiled-in text, checked by the tests")]
     let world = resolve
-        .select_world(&[package], Some("component"))
-        .expect("tern-edge.wit has world `component`");
+        .select_world(&[package], Some("runtime"))
+        .expect("tern-edge.wit has world `runtime`");
     #[allow(clippy::expect_used, reason = "compiled-in text, checked by the tests")]
     describe_world(&resolve, world).expect("tern:edge describes")
 }

@@ -16,7 +16,7 @@ pub mod features;
 pub mod text;
 
 pub use describe::{
-    DescribeError, Direction, FuncName, Place, Unsupported, describe_world, tern_edge,
+    DescribeError, Direction, FuncName, Place, Unsupported, describe_world, runtime_wit, tern_edge,
 };
 pub use device::{ImageBuildError, MAX_NESTING, MAX_STEPS, device_image};
 

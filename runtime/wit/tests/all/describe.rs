@@ -78,6 +78,7 @@ fn by_hand() -> (
     let output = b.add(TypeNode::Record(vec![string, value, unit]));
     let outputs = b.add(TypeNode::List(output));
     let level = b.add(TypeNode::Enum(5));
+    let wasi_level = b.add(TypeNode::Enum(6));
     let err = |b: &mut TypesBuilder, ok| {
         b.add(TypeNode::Result {
             ok,
@@ -96,7 +97,19 @@ fn by_hand() -> (
         params: params.to_vec(),
         result,
     };
+    // World `runtime`'s own imports first, then those `include component` brings.
     let imports = vec![
+        (
+            Interface::WasiLogging,
+            "log",
+            f(&[wasi_level, string, string], None),
+        ),
+        (Interface::WasiMonotonicClock, "now", f(&[], Some(u64))),
+        (
+            Interface::WasiMonotonicClock,
+            "resolution",
+            f(&[], Some(u64)),
+        ),
         (Interface::Log, "log", f(&[level, string], None)),
         (Interface::Clock, "now-ms", f(&[], Some(u64))),
         (
@@ -125,7 +138,7 @@ fn by_hand() -> (
 #[test]
 fn tern_edge_is_the_world_written_by_hand() {
     let w = tern_edge();
-    assert_eq!(w.name, "tern:edge/component@0.1.0");
+    assert_eq!(w.name, "tern:edge/runtime@0.1.0");
     let (types, imports, exports) = by_hand();
     // Function by function, in the WIT's order.
     let found: Vec<(String, String, String)> = w

@@ -39,7 +39,7 @@ fn the_fuzz_seeds_are_valid_images() {
         });
         let decoded = match name.ends_with(".image") {
             true => image::decode(&bytes),
-            false => postcard::from_bytes::<DeviceImage>(&bytes)
+            false => postcard::from_bytes::<DeviceImage<&[u8]>>(&bytes)
                 .map_err(|_| image::ImageError::Malformed("not postcard"))
                 .and_then(|i| i.check().map(|()| i)),
         };

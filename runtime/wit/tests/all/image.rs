@@ -374,6 +374,14 @@ fn an_image_round_trips_through_postcard() {
     let back: DeviceImage = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back, image);
     back.check().unwrap();
+    // The loader's decode borrows the modules from the same bytes: one encoding.
+    let encoded = tern_core::image::encode(&image);
+    let borrowed = tern_core::image::decode(&encoded).unwrap();
+    assert_eq!(borrowed.modules, image.modules);
+    assert_eq!(
+        (&borrowed.steps, &borrowed.exports),
+        (&image.steps, &image.exports)
+    );
     // Cut short anywhere, it fails to decode (and never panics).
     for len in (0..bytes.len()).step_by(97) {
         assert!(postcard::from_bytes::<DeviceImage>(&bytes[..len]).is_err());
