@@ -13,8 +13,11 @@
 //! Tern's side come from the WIT through `tern-wit`, the component on Wasmtime's from
 //! the same WIT through wit-component.
 //!
-//! Faults: the same guest returning a misaligned or out-of-bounds result pointer gives
-//! a typed `Error::Abi`, never a panic, on the wasmi path.
+//! Faults: the same guest returning a misaligned or out-of-bounds result pointer, or
+//! breaking the value it returns (a string that is not UTF-8, a list length past
+//! memory, a surrogate char, a discriminant out of range, ahead of a random type),
+//! gives the same typed `Error::Abi` on both engines (Wasmtime's fault mapped onto
+//! Tern's summary by `tern_wasmtime::abi_fault`), never a panic.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use std::fmt::Write as _;
@@ -551,6 +554,111 @@ fn a_bad_result_pointer_is_a_typed_abi_error() {
             assert_eq!(wasmtime.summary(), summary, "seed {seed}\n{}", c.wit);
             let err = on_wasmi(&bad, &world, &[x, pad]).unwrap_err();
             assert_eq!(err, Error::Abi(summary.into()), "seed {seed}\n{}", c.wit);
+        }
+    }
+}
+
+/// `head` followed by a random type, echoed by a guest that first breaks the head in
+/// its memory with `corrupt` (core instructions, the argument pointer in local 0).
+fn corrupt_case(seed: u64, head: Ty) -> Case {
+    let mut g = Gen {
+        rng: Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1),
+        defs: String::new(),
+        named: 0,
+    };
+    let ty = Ty::Tuple(vec![head, g.ty(2)]);
+    let pad = vec!["u64"; PAD].join(", ");
+    let wit = format!(
+        "package test:diff;\ninterface api {{\n{}  echo: func(x: {t}, pad: tuple<{pad}>) -> tuple<{t}, u64>;\n}}\nworld w {{ export api; }}\n",
+        g.defs,
+        t = wit(&ty)
+    );
+    Case { ty, wit }
+}
+
+/// Values the guest breaks before it returns them, at the head of random types: a
+/// string that is not UTF-8, a list whose length runs past memory (and past 4 GiB
+/// in bytes), a char that is a surrogate, an option's discriminant out of range.
+/// Both engines refuse each with the same typed ABI error (Tern's summary, Wasmtime's
+/// fault mapped onto it), whatever follows the head; neither panics.
+#[test]
+fn corrupt_values_are_the_same_typed_abi_error_on_both_engines() {
+    let cases = [
+        (
+            Ty::String,
+            Val::String("héllo".into()),
+            // The string's first byte becomes 0xff, never valid in UTF-8.
+            "local.get 0 i32.load i32.const 0xff i32.store8",
+            "string is not valid UTF-8",
+        ),
+        (
+            Ty::List(Box::new(Ty::U32)),
+            Val::List(vec![Val::U32(1), Val::U32(2)]),
+            // Length 2^30 elements: 4 GiB of u32s, past any 32-bit memory.
+            "local.get 0 i32.const 0x40000000 i32.store offset=4",
+            "pointer/length out of bounds of memory",
+        ),
+        (
+            Ty::List(Box::new(Ty::String)),
+            Val::List(vec![Val::String("a".into())]),
+            // 2^29 strings of 8 bytes each: past the end of the one page.
+            "local.get 0 i32.const 0x20000000 i32.store offset=4",
+            "pointer/length out of bounds of memory",
+        ),
+        (
+            Ty::Char,
+            Val::Char('x'),
+            // A UTF-16 surrogate: not a Unicode scalar value.
+            "local.get 0 i32.const 0xd800 i32.store",
+            "char is not a Unicode scalar value",
+        ),
+        (
+            Ty::Option(Box::new(Ty::U8)),
+            Val::Option(Some(Box::new(Val::U8(7)))),
+            // Discriminant 2 of an option (0 none, 1 some).
+            "local.get 0 i32.const 2 i32.store8",
+            "invalid discriminant",
+        ),
+    ];
+    for (head, head_val, corrupt, summary) in cases {
+        let bad = guest(&format!("{corrupt} local.get 0"));
+        for seed in 0..12 {
+            let c = corrupt_case(seed, head.clone());
+            let (component, world) = build(&c.wit, &bad);
+            let Ty::Tuple(parts) = &c.ty else {
+                unreachable!()
+            };
+            let mut g = Gen {
+                rng: Rng(seed + 11),
+                defs: String::new(),
+                named: 0,
+            };
+            let x = Val::Tuple(vec![head_val.clone(), g.val(&parts[1])]);
+            let pad = Val::Tuple(vec![Val::U64(0); PAD]);
+            let wasmtime = on_wasmtime(
+                &component,
+                &[
+                    to_wasmtime(&x, &c.ty),
+                    to_wasmtime(&pad, &Ty::Tuple(vec![Ty::U64; PAD])),
+                ],
+            )
+            .unwrap_err();
+            let wasmtime = tern_wasmtime::abi_fault(&wasmtime).unwrap_or_else(|| {
+                panic!("seed {seed}: not an ABI fault: {wasmtime:#}\n{}", c.wit)
+            });
+            assert_eq!(
+                wasmtime.summary(),
+                summary,
+                "seed {seed} on Wasmtime\n{}",
+                c.wit
+            );
+            let err = on_wasmi(&bad, &world, &[x, pad]).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Abi(summary.into()),
+                "seed {seed} on wasmi\n{}",
+                c.wit
+            );
         }
     }
 }
