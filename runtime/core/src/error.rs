@@ -188,10 +188,22 @@ impl fmt::Display for Error {
                 f,
                 "import not granted: the component imports `{interface}`, which its grant does not include; grant it or remove the import"
             ),
-            Error::UnknownImport { module, name } => write!(
-                f,
-                "unknown import `{module}#{name}`: components may import only the tern:edge@0.1.0 interfaces"
-            ),
+            Error::UnknownImport { module, name } => {
+                write!(
+                    f,
+                    "unknown import `{module}#{name}`: components may import only the tern:edge@0.1.0 interfaces"
+                )?;
+                // And the WASI interfaces of world `runtime`, with the functions offered.
+                for i in Interface::ALL.iter().filter(|i| i.capability() != **i) {
+                    write!(f, ", {} (", i.import_module())?;
+                    for (k, func) in crate::abi::functions(*i).iter().enumerate() {
+                        f.write_str(if k == 0 { "" } else { ", " })?;
+                        f.write_str(func)?;
+                    }
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
             Error::MissingExport(name) => write!(
                 f,
                 "missing export `{name}`: the component does not implement the tern:edge world"
