@@ -139,6 +139,15 @@ fn sign_verify_inspect_run_and_every_refusal() {
         out.contains("verifies by tern-dev-2026") && out.contains("counter:   3"),
         "{out}"
     );
+    // And says what the payload is and what it imports.
+    assert!(
+        out.contains("kind:      core module\n")
+            // The alarm logs, reads the clock, drives a pin and publishes alerts.
+            && out.contains(
+                "imports:   tern:edge/log@0.1.0, tern:edge/clock@0.1.0, tern:edge/gpio@0.1.0, tern:edge/publish@0.1.0"
+            ),
+        "{out}"
+    );
 
     // Run needs a board for a bundle; with one, it runs with the signed grant.
     let events = "components/alarm/events.jsonl";
@@ -820,6 +829,14 @@ fn sign_embeds_a_component_for_wasmtime_boards_and_its_device_image_for_wasmi_bo
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("accepted"), "{stdout}");
+    let (code, stdout, stderr) = tern(&["inspect", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let expected = format!(
+        "kind:      device image ({} core modules, {} plan steps)",
+        image.modules.len(),
+        image.steps.len()
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
     let (code, _, stderr) = tern(&["verify", out.to_str().unwrap(), "--board", "server"]);
     assert_eq!(code, 1, "{stderr}");
 

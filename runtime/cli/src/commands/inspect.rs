@@ -1,5 +1,5 @@
-//! `tern inspect`: a bundle's manifest and signatures, and which boards' keys verify
-//! them.
+//! `tern inspect`: a bundle's manifest, its payload's kind and imports, and its
+//! signatures with the boards whose keys verify them.
 
 use super::outln;
 use std::path::PathBuf;
@@ -53,6 +53,32 @@ pub fn run(args: Args) -> Outcome {
             Err(e) => format!("BAD: {e}"),
         }
     )?;
+    // What the payload is and what it imports: the bytes after the header, signed
+    // through the manifest's hash (checked above).
+    let payload = bytes.get(header.len()..).unwrap_or_default();
+    let kind = tern_host::sign::PayloadKind::of(payload);
+    let detail = match kind {
+        tern_host::sign::PayloadKind::DeviceImage => match tern_core::image::decode(payload) {
+            Ok(image) => format!(
+                " ({} core modules, {} plan steps)",
+                image.modules.len(),
+                image.steps.len()
+            ),
+            Err(e) => format!(" (BAD: {e})"),
+        },
+        _ => String::new(),
+    };
+    outln!("kind:      {}{detail}", kind.name())?;
+    let imports = match tern_host::sign::imported_interfaces(payload) {
+        Ok(ifaces) if ifaces.is_empty() => "nothing".to_string(),
+        Ok(ifaces) => ifaces
+            .iter()
+            .map(|i| i.import_module())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("BAD: {e}"),
+    };
+    outln!("imports:   {imports}")?;
     outln!("signatures: {}", seen.signatures.len())?;
     for (i, check) in seen.signatures.iter().enumerate() {
         let id = tern_host::keys::key_id_hex(&check.key_id);
