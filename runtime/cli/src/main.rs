@@ -77,12 +77,15 @@ enum Command {
     /// Run the fleet server: bundles, assignments, downloads and device status.
     ///
     /// Stores bundles, assigns them, serves downloads and collects device status
-    /// (HTTP API in docs/protocol.md). Stops cleanly on Ctrl-C.
+    /// (HTTP API in docs/protocol.md). Stops cleanly on Ctrl-C or SIGTERM (what
+    /// systemd and container runtimes send): in-flight requests finish, the store is
+    /// closed, exit 0.
     Serve(commands::serve::Args),
     /// Run a gateway agent: take updates from the fleet server and run the component.
     ///
     /// Checks in, downloads, verifies, stages, trials, confirms or rolls back,
-    /// reports, and runs the active component on the board's engine.
+    /// reports, and runs the active component on the board's engine. Stops cleanly on
+    /// Ctrl-C or SIGTERM, between two steps (its state is on the file flash), exit 0.
     Gateway(commands::gateway::Args),
     /// Upload a signed bundle to the fleet server (admin).
     Publish(commands::publish::Args),

@@ -43,17 +43,21 @@ pub struct Args {
 pub async fn run(args: Args) -> Outcome {
     let board = tern_host::boards::named(&args.board).map_err(|e| e.to_string())?;
     let token = secret(&args.token_file, "TERN_DEVICE_TOKEN", "token")?;
-    tern_host::gateway::run(GatewayConfig {
-        board,
-        server: args.server,
-        device: args.device,
-        token,
-        data: args.data,
-        events: args.events,
-        poll: std::time::Duration::from_millis(args.poll_ms),
-        max_polls: args.max_polls,
-        trial_events: args.trial_events,
-    })
+    let stop = super::StopSignal::install();
+    tern_host::gateway::run_until(
+        GatewayConfig {
+            board,
+            server: args.server,
+            device: args.device,
+            token,
+            data: args.data,
+            events: args.events,
+            poll: std::time::Duration::from_millis(args.poll_ms),
+            max_polls: args.max_polls,
+            trial_events: args.trial_events,
+        },
+        stop.wait(),
+    )
     .await?;
     Ok(ExitCode::SUCCESS)
 }

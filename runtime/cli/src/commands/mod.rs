@@ -97,6 +97,45 @@ impl AdminArgs {
     }
 }
 
+/// The request to stop a long-running command (`serve`, `gateway`): Ctrl-C (SIGINT)
+/// or SIGTERM, which systemd, container runtimes and load balancers send; both stop
+/// it gracefully, in the same way. [`StopSignal::install`] takes the signals over at
+/// once (before the command says it is ready, so a signal sent after that is never
+/// the default action, which kills the process).
+pub struct StopSignal {
+    #[cfg(unix)]
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignal {
+    /// Installs the handlers; call inside the runtime.
+    pub fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            StopSignal { signals }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    /// Resolves with the signal's name when one arrives.
+    pub async fn wait(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            return tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
+
 /// Reads a file, naming it if it cannot.
 pub fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))

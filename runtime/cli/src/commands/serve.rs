@@ -55,6 +55,7 @@ pub async fn run(args: Args) -> Outcome {
             .await
             .map_err(|e| e.to_string())?;
     }
+    let stop = super::StopSignal::install();
     let listener = tern_server::bind(args.listen)
         .await
         .map_err(|e| e.to_string())?;
@@ -63,12 +64,18 @@ pub async fn run(args: Args) -> Outcome {
         "tern serve: listening on http://{addr}, data in {}",
         args.data.display()
     )?;
+    let signal = std::sync::Arc::new(std::sync::OnceLock::new());
+    let seen = signal.clone();
     server
-        .serve(listener, async {
-            let _ = tokio::signal::ctrl_c().await;
+        .serve(listener, async move {
+            let _ = seen.set(stop.wait().await);
         })
         .await
         .map_err(|e| e.to_string())?;
-    outln!("tern serve: stopped")?;
+    // In-flight requests have finished and the store is closed (`Server::serve`).
+    outln!(
+        "tern serve: stopped ({}): requests finished, store closed",
+        signal.get().copied().unwrap_or("shutdown")
+    )?;
     Ok(ExitCode::SUCCESS)
 }

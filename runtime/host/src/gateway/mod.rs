@@ -179,6 +179,25 @@ fn ms_since(start: Instant) -> u64 {
 /// Runs the gateway: drives the [`tern_agent::Agent`] over HTTP (tokio) and runs trials and
 /// the active component on the board's engine. Every update decision is the agent's.
 pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
+    run_until(cfg, std::future::pending()).await
+}
+
+/// [`run`] until `stop` resolves (with the reason, such as `SIGTERM`): the step under
+/// way finishes (a request in flight gets its answer, a trial settles, each written
+/// to the file flash as always), then the agent stops and says why.
+pub async fn run_until(
+    cfg: GatewayConfig,
+    stop: impl std::future::Future<Output = &'static str> + Send + 'static,
+) -> Result<(), String> {
+    let reason = std::sync::Arc::new(std::sync::OnceLock::new());
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    {
+        let (reason, wake) = (reason.clone(), wake.clone());
+        tokio::spawn(async move {
+            let _ = reason.set(stop.await);
+            wake.notify_one();
+        });
+    }
     let client = Client::new(&cfg.server, &cfg.token)?;
     let file = match &cfg.events {
         Some(p) => EventFile::read(p)?,
@@ -200,6 +219,13 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     loop {
+        if let Some(why) = reason.get() {
+            say(
+                &cfg,
+                &format!("stopping ({why}): between steps, state on flash"),
+            );
+            return Ok(());
+        }
         let now = ms_since(start);
         match agent.poll(now) {
             Action::Notice(Notice::Progress { received, total }) => {
@@ -236,7 +262,11 @@ pub async fn run(cfg: GatewayConfig) -> Result<(), String> {
                 {
                     return Ok(());
                 }
-                tokio::time::sleep(Duration::from_millis(at.saturating_sub(now).max(1))).await;
+                let wait = Duration::from_millis(at.saturating_sub(now).max(1));
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = wake.notified() => {}
+                }
             }
         }
     }
