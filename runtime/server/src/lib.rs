@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod conns;
 mod error;
 mod files;
 mod fleet;
@@ -39,7 +40,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tern_core::board::BoardTable;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 pub use api::{MAX_BUNDLE_LEN, MAX_JSON_LEN, MAX_TOKEN_LEN, MIN_TOKEN_LEN};
@@ -67,8 +67,16 @@ pub struct Config {
     pub history_len: usize,
     /// Bundle bytes kept in memory for downloads. Default: 64 MiB.
     pub cache_bytes: usize,
-    /// Open connections at most; further ones are closed at once. Default: 4096.
+    /// Open connections at most. A new one beyond it takes the place of the
+    /// connection idle the longest (one with no request in progress: half-open, or
+    /// between keep-alive requests), or is closed at once if every one is busy.
+    /// Default: 4096.
     pub max_connections: usize,
+    /// Open connections from one IP address at most, with the same rule among that
+    /// address's connections, so that one client cannot fill the table. Devices
+    /// behind one NAT share an address: give at least as many as check in at once.
+    /// Default: 256.
+    pub max_connections_per_peer: usize,
     /// How long shutdown waits for open requests to finish. Default: 10 s.
     pub shutdown_grace: Duration,
 }
@@ -83,6 +91,7 @@ impl Config {
             history_len: 32,
             cache_bytes: 64 * 1024 * 1024,
             max_connections: 4096,
+            max_connections_per_peer: 256,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -96,9 +105,14 @@ impl Config {
                     .into(),
             ));
         }
-        if self.poll_after_ms == 0 || self.history_len == 0 || self.max_connections == 0 {
+        if self.poll_after_ms == 0
+            || self.history_len == 0
+            || self.max_connections == 0
+            || self.max_connections_per_peer == 0
+        {
             return Err(Error::Config(
-                "poll_after_ms, history_len and max_connections must be above 0".into(),
+                "poll_after_ms, history_len, max_connections and max_connections_per_peer must be above 0"
+                    .into(),
             ));
         }
         Ok(())
@@ -117,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("history_len", &self.history_len)
             .field("cache_bytes", &self.cache_bytes)
             .field("max_connections", &self.max_connections)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
@@ -227,7 +242,10 @@ impl Server {
             .header_read_timeout(Duration::from_secs(30))
             .keep_alive(true);
         let graceful = GracefulShutdown::new();
-        let permits = Arc::new(Semaphore::new(shared.config.max_connections));
+        let conns = conns::Conns::new(
+            shared.config.max_connections,
+            shared.config.max_connections_per_peer,
+        );
         let mut connections = JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -244,22 +262,44 @@ impl Server {
                             continue;
                         }
                     };
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, max = shared.config.max_connections, "too many connections; closing");
-                        continue;
+                    let id = match conns.admit(peer.ip()) {
+                        conns::Admission::Admitted { id, evicted } => {
+                            if let Some(task) = evicted {
+                                tracing::debug!(%peer, "connection limit: closing the idlest idle connection");
+                                task.abort();
+                            }
+                            id
+                        }
+                        conns::Admission::Refused(why) => {
+                            tracing::warn!(%peer, why, "connection refused");
+                            continue;
+                        }
                     };
                     let _ = stream.set_nodelay(true);
                     let service = {
-                        let shared = shared.clone();
-                        service_fn(move |req| api::handle(shared.clone(), req))
+                        let (shared, conns) = (shared.clone(), conns.clone());
+                        service_fn(move |req| {
+                            // Busy from the whole head to the end of the response body.
+                            let busy = conns.busy(id);
+                            let shared = shared.clone();
+                            async move {
+                                let resp = api::handle(shared, req).await?;
+                                Ok::<_, std::convert::Infallible>(resp.map(|inner| conns::Tracked {
+                                    inner,
+                                    _busy: busy,
+                                }))
+                            }
+                        })
                     };
                     let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                    connections.spawn(async move {
+                    let open = conns::OpenGuard { conns: conns.clone(), id };
+                    let task = connections.spawn(async move {
+                        let _open = open;
                         if let Err(e) = conn.await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
-                        drop(permit);
                     });
+                    conns.spawned(id, task);
                 }
             }
         }

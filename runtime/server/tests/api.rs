@@ -630,3 +630,94 @@ async fn devices_can_be_provisioned_through_the_library() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One client that holds connections half-open (half a request head each, never the
+/// rest) and reconnects as soon as one is closed, from 17 addresses, more than the
+/// server's table holds, cannot take the fleet offline: a device at another address
+/// gets `/healthz` answered and checks in, again and again, while it goes on.
+/// Before the connection table, 4,200 such connections from one address made the
+/// server refuse every new connection until the 30 s header timeout freed them.
+#[tokio::test]
+async fn a_client_holding_half_open_connections_does_not_take_the_fleet_offline() {
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = data_dir("half-open");
+    let mut config = config();
+    config.max_connections = 64;
+    config.max_connections_per_peer = 16;
+    let server = TestServer::start_with(&dir, config).await;
+    let mut admin = server.conn().await;
+    assert_eq!(
+        admin.provision("dev-1", &token(1), None).await.status,
+        StatusCode::CREATED
+    );
+    drop(admin);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let mut attackers = Vec::new();
+    // One address with 40 connections, over its limit of 16, and 16 addresses with 8
+    // each, under theirs but together over the server's 64: both limits are reached.
+    let crowd = (10..26).map(|last| (last, 8));
+    for (last, n) in std::iter::once((1, 40)).chain(crowd) {
+        for _ in 0..n {
+            let (stop, opened, addr) = (stop.clone(), opened.clone(), server.addr);
+            attackers.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                    socket
+                        .bind((Ipv4Addr::new(127, 0, 0, last), 0).into())
+                        .unwrap();
+                    let Ok(mut s) = socket.connect(addr).await else {
+                        continue;
+                    };
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await;
+                    // Held until the server closes it (or the test ends).
+                    let mut buf = [0u8; 64];
+                    while !stop.load(Ordering::Relaxed) {
+                        let read = tokio::time::timeout(
+                            std::time::Duration::from_millis(100),
+                            s.read(&mut buf),
+                        );
+                        if let Ok(Ok(0) | Err(_)) = read.await {
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+    }
+    // Let the client fill the table.
+    while opened.load(Ordering::Relaxed) < 400 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let deadline = std::time::Duration::from_secs(10);
+    let from = Ipv4Addr::new(127, 0, 0, 2);
+    for _ in 0..5 {
+        let reply = tokio::time::timeout(deadline, async {
+            let mut c = Conn::connect_from(server.addr, from).await;
+            let health = c.send(Method::GET, "/healthz", None, &[], "").await;
+            assert_eq!(health.status, StatusCode::OK);
+            c.check_in(&token(1), &check_in_msg("dev-1", None, vec![]))
+                .await
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no check-in from {from} within {deadline:?}"));
+        // Answered (`check_in` asserts 200): nothing assigned, the server's pace.
+        assert!(reply.assignment.is_none(), "from {from}: {reply:?}");
+        assert_eq!(reply.poll_after_ms, 5_000, "from {from}");
+    }
+    // It kept reconnecting the whole time: far more connections than the table holds.
+    assert!(opened.load(Ordering::Relaxed) > 64 * 2);
+
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        let _ = a.await;
+    }
+    server.stop().await;
+}

@@ -15,9 +15,12 @@ use tokio::task::JoinSet;
 
 const DEVICES: usize = 500;
 
-/// One device's update: check in, download in two halves, verify, report.
+/// One device's update: check in, download in two halves, verify, report. Each device
+/// connects from a loopback address of its own (127.0.2.1, 127.0.2.2, ...), as
+/// devices on a network have theirs: the server limits connections per address.
 async fn device(addr: std::net::SocketAddr, i: usize, bundle: &[u8]) -> Result<(), String> {
-    let mut c = Conn::connect(addr).await;
+    let from = std::net::Ipv4Addr::new(127, 0, 2 + (i / 250) as u8, 1 + (i % 250) as u8);
+    let mut c = Conn::connect_from(addr, from).await;
     let id = format!("dev-{i}");
     let token = token(i);
     let reply = c.check_in(&token, &check_in_msg(&id, None, vec![])).await;

@@ -19,7 +19,6 @@ use tern_core::protocol::{CheckIn, CheckInReply, Installed, PROTOCOL_VERSION, Re
 use tern_core::wit::WIT_PACKAGE;
 use tern_core::{Grant, Limits};
 use tern_server::{Config, Server};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -216,13 +215,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(dir: &Path) -> TestServer {
+        TestServer::start_with(dir, config()).await
+    }
+
+    /// [`TestServer::start`] with `config`.
+    pub async fn start_with(dir: &Path, config: Config) -> TestServer {
         let listener = tern_server::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let dir = dir.to_path_buf();
-        let server = tokio::task::spawn_blocking(move || Server::open(dir, config()))
+        let server = tokio::task::spawn_blocking(move || Server::open(dir, config))
             .await
             .unwrap()
             .unwrap();
@@ -280,7 +284,15 @@ pub struct Conn {
 
 impl Conn {
     pub async fn connect(addr: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(addr).await.unwrap();
+        Conn::connect_from(addr, std::net::Ipv4Addr::LOCALHOST).await
+    }
+
+    /// A connection from loopback address `from` (any of 127.0.0.0/8), as a client on
+    /// another host would have its own address.
+    pub async fn connect_from(addr: SocketAddr, from: std::net::Ipv4Addr) -> Conn {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
