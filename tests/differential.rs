@@ -416,10 +416,14 @@ fn case(seed: u64) -> Case {
         named: 0,
     };
     let ty = g.ty(3);
+    case_of(&g.defs, ty)
+}
+
+/// The echo world for `ty`, with the named types `defs` it uses.
+fn case_of(defs: &str, ty: Ty) -> Case {
     let pad = vec!["u64"; PAD].join(", ");
     let wit = format!(
-        "package test:diff;\ninterface api {{\n{}  echo: func(x: {t}, pad: tuple<{pad}>) -> tuple<{t}, u64>;\n}}\nworld w {{ export api; }}\n",
-        g.defs,
+        "package test:diff;\ninterface api {{\n{defs}  echo: func(x: {t}, pad: tuple<{pad}>) -> tuple<{t}, u64>;\n}}\nworld w {{ export api; }}\n",
         t = wit(&ty)
     );
     Case { ty, wit }
@@ -516,6 +520,42 @@ fn random_types_and_values_cross_both_engines_identically() {
     }
 }
 
+/// `x` echoed by the faulty guest `bad` (as `component` on Wasmtime, as the module
+/// under `world` on wasmi) fails on both engines with the ABI fault `summary`:
+/// Wasmtime's error mapped onto it by `tern_wasmtime::abi_fault`, wasmi's `Error::Abi`.
+fn same_fault_on_both(
+    c: &Case,
+    (component, world, bad): (&[u8], &tern_core::image::World, &[u8]),
+    x: Val,
+    summary: &str,
+    seed: u64,
+) {
+    let pad = Val::Tuple(vec![Val::U64(0); PAD]);
+    let wasmtime = on_wasmtime(
+        component,
+        &[
+            to_wasmtime(&x, &c.ty),
+            to_wasmtime(&pad, &Ty::Tuple(vec![Ty::U64; PAD])),
+        ],
+    )
+    .unwrap_err();
+    let wasmtime = tern_wasmtime::abi_fault(&wasmtime)
+        .unwrap_or_else(|| panic!("seed {seed}: not an ABI fault: {wasmtime:#}\n{}", c.wit));
+    assert_eq!(
+        wasmtime.summary(),
+        summary,
+        "seed {seed} on Wasmtime\n{}",
+        c.wit
+    );
+    let err = on_wasmi(bad, world, &[x, pad]).unwrap_err();
+    assert_eq!(
+        err,
+        Error::Abi(summary.into()),
+        "seed {seed} on wasmi\n{}",
+        c.wit
+    );
+}
+
 /// A result pointer the guest makes up is the same typed ABI error on both engines
 /// (Tern's summary; Wasmtime's fault mapped onto it), never a panic.
 #[test]
@@ -540,20 +580,7 @@ fn a_bad_result_pointer_is_a_typed_abi_error() {
                 named: 0,
             };
             let x = g.val(&c.ty);
-            let pad = Val::Tuple(vec![Val::U64(0); PAD]);
-            let wasmtime = on_wasmtime(
-                &component,
-                &[
-                    to_wasmtime(&x, &c.ty),
-                    to_wasmtime(&pad, &Ty::Tuple(vec![Ty::U64; PAD])),
-                ],
-            )
-            .unwrap_err();
-            let wasmtime = tern_wasmtime::abi_fault(&wasmtime)
-                .unwrap_or_else(|| panic!("seed {seed}: not an ABI fault: {wasmtime:#}"));
-            assert_eq!(wasmtime.summary(), summary, "seed {seed}\n{}", c.wit);
-            let err = on_wasmi(&bad, &world, &[x, pad]).unwrap_err();
-            assert_eq!(err, Error::Abi(summary.into()), "seed {seed}\n{}", c.wit);
+            same_fault_on_both(&c, (&component, &world, &bad), x, summary, seed);
         }
     }
 }
@@ -567,13 +594,7 @@ fn corrupt_case(seed: u64, head: Ty) -> Case {
         named: 0,
     };
     let ty = Ty::Tuple(vec![head, g.ty(2)]);
-    let pad = vec!["u64"; PAD].join(", ");
-    let wit = format!(
-        "package test:diff;\ninterface api {{\n{}  echo: func(x: {t}, pad: tuple<{pad}>) -> tuple<{t}, u64>;\n}}\nworld w {{ export api; }}\n",
-        g.defs,
-        t = wit(&ty)
-    );
-    Case { ty, wit }
+    case_of(&g.defs, ty)
 }
 
 /// Values the guest breaks before it returns them, at the head of random types: a
@@ -634,31 +655,7 @@ fn corrupt_values_are_the_same_typed_abi_error_on_both_engines() {
                 named: 0,
             };
             let x = Val::Tuple(vec![head_val.clone(), g.val(&parts[1])]);
-            let pad = Val::Tuple(vec![Val::U64(0); PAD]);
-            let wasmtime = on_wasmtime(
-                &component,
-                &[
-                    to_wasmtime(&x, &c.ty),
-                    to_wasmtime(&pad, &Ty::Tuple(vec![Ty::U64; PAD])),
-                ],
-            )
-            .unwrap_err();
-            let wasmtime = tern_wasmtime::abi_fault(&wasmtime).unwrap_or_else(|| {
-                panic!("seed {seed}: not an ABI fault: {wasmtime:#}\n{}", c.wit)
-            });
-            assert_eq!(
-                wasmtime.summary(),
-                summary,
-                "seed {seed} on Wasmtime\n{}",
-                c.wit
-            );
-            let err = on_wasmi(&bad, &world, &[x, pad]).unwrap_err();
-            assert_eq!(
-                err,
-                Error::Abi(summary.into()),
-                "seed {seed} on wasmi\n{}",
-                c.wit
-            );
+            same_fault_on_both(&c, (&component, &world, &bad), x, summary, seed);
         }
     }
 }
