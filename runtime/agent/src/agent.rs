@@ -888,6 +888,12 @@ impl<F: NorFlash> Agent<F> {
                         total: d.assignment.len,
                     });
                 }
+                // Bytes past the assigned length are never read: a server (or a
+                // man in the middle) that sends more than it announced, without end,
+                // gets the connection closed once the signed length has arrived.
+                if take < chunk.len() {
+                    return Flow::Stop;
+                }
                 Flow::Continue
             }
             Phase::Idle { .. } | Phase::Trial(..) => Flow::Stop,

@@ -147,6 +147,10 @@ struct Server {
     down_after: Option<usize>,
     /// Every request, in order.
     requests: Vec<Request>,
+    /// Bytes sent after every download's body, as a server that never stops would.
+    endless: usize,
+    /// Response bytes the agent read, in all.
+    fed: usize,
     /// Every check-in received.
     check_ins: Vec<CheckIn>,
 }
@@ -198,10 +202,11 @@ impl Server {
             bytes[*at] ^= 0x10;
             *n -= 1;
         }
-        let (status, body) = match req.range_from {
+        let (status, mut body) = match req.range_from {
             Some(from) if !self.ignore_range => (206, bytes[from as usize..].to_vec()),
             _ => (200, bytes),
         };
+        body.extend(std::iter::repeat_n(0xa5, self.endless));
         Ok((status, body, self.cuts.pop_front()))
     }
 }
@@ -234,6 +239,7 @@ fn drive<F: NorFlash>(agent: &mut Agent<F>, server: &mut Server, check_ins: usiz
                         let end = cut.unwrap_or(body.len()).min(body.len());
                         let mut stopped = false;
                         for chunk in body[..end].chunks(100) {
+                            server.fed += chunk.len();
                             if agent.response_data(chunk) == Flow::Stop {
                                 stopped = true;
                                 break;
@@ -412,6 +418,32 @@ fn a_full_queue_drops_the_oldest_and_says_how_many() {
     q.delivered(&b);
     assert_eq!(q.dropped(), 0);
     assert_eq!(q.len(), REPORT_QUEUE_LEN - (protocol::MAX_REPORTS - 1));
+}
+
+/// A server that sends more than the bundle, without end: the agent reads no further
+/// than the signed length (one 100-byte chunk at most past it, as the transport hands
+/// it over), closes the connection, and installs exactly the bundle.
+#[test]
+fn bytes_past_the_signed_length_are_never_read() {
+    let mut a = agent(fresh_flash());
+    let mut s = Server {
+        endless: 10 * 1024 * 1024,
+        ..Server::default()
+    };
+    let assigned = s.assign(spec(1, 0).build());
+    drive(&mut a, &mut s, 2);
+    assert_eq!(
+        a.slots().active().map(|i| i.bundle_sha256),
+        Some(assigned.sha256)
+    );
+    // The bundle, one chunk past it, and the check-in replies (each at most
+    // MAX_REPLY_LEN).
+    assert!(
+        s.fed < assigned.len as usize + 100 + 3 * protocol::MAX_REPLY_LEN,
+        "read {} bytes of a {}-byte bundle",
+        s.fed,
+        assigned.len
+    );
 }
 
 #[test]
