@@ -26,9 +26,11 @@ pub struct Args {
     /// Event stream (JSON lines; see components/*/events.jsonl).
     #[arg(long)]
     events: PathBuf,
-    /// Grant an interface, optionally scoped: log, clock, sensors[=id,..],
-    /// gpio[=pin,..], kv[=quota-bytes], publish[=topic-prefix]. Repeatable.
-    /// Without any --grant the development grant (everything, unscoped) is used.
+    /// Grant a capability, optionally scoped: log, clock, sensors[=id,..],
+    /// gpio[=pin,..], kv[=quota-bytes], publish[=topic-prefix]. Repeatable. `log`
+    /// and `clock` also allow WASI's wasi:logging/logging and
+    /// wasi:clocks/monotonic-clock. Without any --grant the development grant
+    /// (everything, unscoped) is used.
     #[arg(long = "grant", value_name = "ITEM")]
     grants: Vec<String>,
     /// Keep kv in this JSON file (created if missing, written back at the end).
