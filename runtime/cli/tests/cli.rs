@@ -786,6 +786,40 @@ impl Child {
     }
 }
 
+/// The connection limits are `tern serve` options; a limit of 0 is refused with the
+/// rule, before anything is opened.
+#[test]
+fn serve_takes_its_connection_limits_and_refuses_zero() {
+    let dir = scratch("limits");
+    let data = dir.join("server");
+    let out = Command::new(env!("CARGO_BIN_EXE_tern"))
+        .current_dir(root())
+        .env("TERN_ADMIN_TOKEN", "an-admin-token-for-the-test")
+        .args(["serve", "--data", data.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--max-connections-per-peer", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("max_connections_per_peer must be above 0"),
+        "{err}"
+    );
+    let mut serve = Child::spawn(
+        &[
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("TERN_ADMIN_TOKEN", "an-admin-token-for-the-test")],
+    );
+    serve.wait_for("listening on http://");
+    let (status, lines) = serve.terminate();
+    assert_eq!(status.code(), Some(0), "{lines:#?}");
+}
+
 /// `tern serve` and `tern gateway` stop gracefully on SIGTERM, as on Ctrl-C: the
 /// gateway between steps, the server after its in-flight requests and with its store
 /// closed; both exit 0 and say which signal stopped them. SIGTERM's default action

@@ -82,6 +82,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// [`Config::max_connections`]'s default.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+    /// [`Config::max_connections_per_peer`]'s default.
+    pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 256;
+
     /// The defaults, with the admin token and the known boards.
     pub fn new(admin_token: impl Into<String>, boards: &'static [&'static BoardTable]) -> Config {
         Config {
@@ -90,8 +95,8 @@ impl Config {
             poll_after_ms: 60_000,
             history_len: 32,
             cache_bytes: 64 * 1024 * 1024,
-            max_connections: 4096,
-            max_connections_per_peer: 256,
+            max_connections: Config::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_peer: Config::DEFAULT_MAX_CONNECTIONS_PER_PEER,
             shutdown_grace: Duration::from_secs(10),
         }
     }

@@ -24,6 +24,14 @@ pub struct Args {
     /// Register a device at start: ID=TOKEN or ID=TOKEN@GROUP. Repeatable.
     #[arg(long = "device", value_name = "ID=TOKEN[@GROUP]")]
     devices: Vec<String>,
+    /// Open connections at most; beyond it a new one takes the place of an idle one
+    /// (half-open or between requests) of the address holding the most.
+    #[arg(long, default_value_t = tern_server::Config::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Open connections from one IP address at most. Devices behind one NAT share
+    /// an address: give at least as many as check in at once from there.
+    #[arg(long, default_value_t = tern_server::Config::DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    max_connections_per_peer: usize,
 }
 
 /// Runs `tern serve`.
@@ -37,6 +45,8 @@ pub async fn run(args: Args) -> Outcome {
     let token = secret(&args.admin_token_file, "TERN_ADMIN_TOKEN", "admin token")?;
     let mut config = tern_server::Config::new(token, tern_host::boards::ALL);
     config.poll_after_ms = args.poll_ms;
+    config.max_connections = args.max_connections;
+    config.max_connections_per_peer = args.max_connections_per_peer;
     let data = args.data.clone();
     let server = tokio::task::spawn_blocking(move || tern_server::Server::open(data, config))
         .await
