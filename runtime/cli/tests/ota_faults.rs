@@ -1,7 +1,8 @@
 //! OTA under faults: a real fleet server and the real gateway agent on loopback,
 //! with a proxy between them that drops connections at random byte offsets, corrupts
-//! bytes in transit, or loses the server mid-download. The gateway must end up running
-//! exactly the signed bundle it was assigned, or keep what it had; never anything else.
+//! bytes in transit, sends a body without end, or loses the server mid-download. The
+//! gateway must end up running exactly the signed bundle it was assigned, or keep
+//! what it had; never anything else.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use std::net::SocketAddr;
@@ -98,6 +99,12 @@ struct Plan {
     corrupt: Vec<usize>,
     /// `Range` headers of download requests, in order.
     ranges: Vec<String>,
+    /// Download connections to make endless: the response head loses its
+    /// `Content-Length` (so the body ends only when the connection does), and after
+    /// the real body come junk bytes without end.
+    endless: usize,
+    /// Junk bytes the endless connections got written, in all.
+    junk_sent: usize,
     /// Download connections seen.
     downloads: usize,
 }
@@ -117,9 +124,10 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                 let n = client.read(&mut head).await.unwrap_or(0);
                 head.truncate(n);
                 let text = String::from_utf8_lossy(&head).to_string();
-                let (upstream, drop_at, corrupt_at) = {
+                let (upstream, drop_at, corrupt_at, endless) = {
                     let mut p = plan.lock().unwrap();
                     let mut faults = (None, None);
+                    let mut endless = false;
                     if text.starts_with("GET /device/v1/bundles/") {
                         p.downloads += 1;
                         let range = text
@@ -132,14 +140,22 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                             (!p.drops.is_empty()).then(|| p.drops.remove(0)),
                             (!p.corrupt.is_empty()).then(|| p.corrupt.remove(0)),
                         );
+                        if p.endless > 0 {
+                            p.endless -= 1;
+                            endless = true;
+                        }
                     }
-                    (p.upstream, faults.0, faults.1)
+                    (p.upstream, faults.0, faults.1, endless)
                 };
                 let Some(up) = upstream else { return };
                 let Ok(mut server) = TcpStream::connect(up).await else {
                     return;
                 };
                 if server.write_all(&head).await.is_err() {
+                    return;
+                }
+                if endless {
+                    endless_response(&mut client, &mut server, &plan).await;
                     return;
                 }
                 let (mut cr, mut cw) = client.split();
@@ -175,6 +191,51 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
         }
     });
     addr
+}
+
+/// Forwards the server's response to `client` without its `Content-Length`, then
+/// junk until the client stops reading (the write fails).
+async fn endless_response(client: &mut TcpStream, server: &mut TcpStream, plan: &Mutex<Plan>) {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let end = loop {
+        let n = match server.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        got.extend_from_slice(&buf[..n]);
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&got[..end]).to_string();
+    let mut body_len = 0usize;
+    let mut out = String::new();
+    for line in head.split_inclusive("\r\n") {
+        match line.to_ascii_lowercase().strip_prefix("content-length:") {
+            Some(v) => body_len = v.trim().parse().unwrap_or(0),
+            None => out.push_str(line),
+        }
+    }
+    let mut body = got[end..].to_vec();
+    while body.len() < body_len {
+        let n = match server.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        body.extend_from_slice(&buf[..n]);
+    }
+    if client.write_all(out.as_bytes()).await.is_err() || client.write_all(&body).await.is_err() {
+        return;
+    }
+    let junk = vec![0x5au8; 16 * 1024];
+    loop {
+        let write = tokio::time::timeout(Duration::from_secs(5), client.write_all(&junk));
+        if !matches!(write.await, Ok(Ok(()))) {
+            return;
+        }
+        plan.lock().unwrap().junk_sent += junk.len();
+    }
 }
 
 async fn publish_and_assign(server: SocketAddr, bytes: Vec<u8>) -> String {
@@ -268,6 +329,51 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
         }
         stop_server(server).await;
     }
+}
+
+/// A download whose body never ends (no `Content-Length`, junk after the bundle,
+/// without end): the gateway stops reading at the bundle's signed length, closes the
+/// connection, and installs exactly the bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_is_cut_at_the_signed_length() {
+    let dir = scratch("endless");
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(
+        Version {
+            major: 1,
+            minor: 0,
+            patch: 0,
+        },
+        1,
+    );
+    let sha = tern_core::bundle::sha256(&v1);
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        endless: 1,
+        ..Plan::default()
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1).await;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tern_host::gateway::run(gateway(via, &dir.join("gw"), 2)),
+    )
+    .await
+    .expect("the gateway is not still reading")
+    .unwrap();
+    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    {
+        let p = plan.lock().unwrap();
+        assert_eq!(
+            p.downloads, 1,
+            "one download, cut by the gateway: {:?}",
+            p.ranges
+        );
+        // What socket buffers take before the gateway closes; far below what an
+        // agent reading on would have taken in the same time.
+        assert!(p.junk_sent < 32 << 20, "junk written: {}", p.junk_sent);
+    }
+    stop_server(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
