@@ -39,6 +39,15 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Version `major`.0.0.
+fn v(major: u32) -> Version {
+    Version {
+        major,
+        minor: 0,
+        patch: 0,
+    }
+}
+
 /// A signed smoother bundle for linux-gateway.
 fn bundle(version: Version, counter: u64) -> Vec<u8> {
     let wasm = std::fs::read(root().join("target/components/smoother.wasm"))
@@ -290,14 +299,7 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
     for seed in [1u64, 7, 42] {
         let dir = scratch(&format!("drops-{seed}"));
         let server = start_server(&dir.join("server")).await;
-        let v1 = bundle(
-            Version {
-                major: 1,
-                minor: 0,
-                patch: 0,
-            },
-            1,
-        );
+        let v1 = bundle(v(1), 1);
         let sha = tern_core::bundle::sha256(&v1);
         // Each of the first three download connections is cut somewhere in its first
         // quarter, so every one of them ends early.
@@ -338,14 +340,7 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
 async fn an_endless_body_is_cut_at_the_signed_length() {
     let dir = scratch("endless");
     let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(
-        Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
-        1,
-    );
+    let v1 = bundle(v(1), 1);
     let sha = tern_core::bundle::sha256(&v1);
     let plan = Arc::new(Mutex::new(Plan {
         upstream: Some(server.addr),
@@ -380,14 +375,7 @@ async fn an_endless_body_is_cut_at_the_signed_length() {
 async fn bytes_corrupted_in_transit_are_thrown_away_and_fetched_again() {
     let dir = scratch("corrupt");
     let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(
-        Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
-        1,
-    );
+    let v1 = bundle(v(1), 1);
     let sha = tern_core::bundle::sha256(&v1);
     let plan = Arc::new(Mutex::new(Plan {
         upstream: Some(server.addr),
@@ -416,14 +404,7 @@ async fn bytes_corrupted_in_transit_are_thrown_away_and_fetched_again() {
 async fn server_lost_mid_download_then_agent_restarts_and_resumes() {
     let dir = scratch("killed");
     let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(
-        Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
-        1,
-    );
+    let v1 = bundle(v(1), 1);
     let sha = tern_core::bundle::sha256(&v1);
     let half = v1.len() / 2;
     let plan = Arc::new(Mutex::new(Plan {
@@ -471,14 +452,7 @@ async fn server_lost_mid_download_then_agent_restarts_and_resumes() {
 async fn a_bundle_tampered_on_the_server_disk_is_never_activated() {
     let dir = scratch("tampered");
     let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(
-        Version {
-            major: 1,
-            minor: 0,
-            patch: 0,
-        },
-        1,
-    );
+    let v1 = bundle(v(1), 1);
     let v1_sha = tern_core::bundle::sha256(&v1);
     let plan = Arc::new(Mutex::new(Plan {
         upstream: Some(server.addr),

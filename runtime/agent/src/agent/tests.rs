@@ -420,22 +420,28 @@ fn a_full_queue_drops_the_oldest_and_says_how_many() {
     assert_eq!(q.len(), REPORT_QUEUE_LEN - (protocol::MAX_REPORTS - 1));
 }
 
-/// A server that sends more than the bundle, without end: the agent reads no further
-/// than the signed length (one 100-byte chunk at most past it, as the transport hands
-/// it over), closes the connection, and installs exactly the bundle.
-#[test]
-fn bytes_past_the_signed_length_are_never_read() {
+/// A fresh agent against `s` with one bundle assigned, driven through two check-ins;
+/// checks the bundle is then active. Returns the server and the assignment.
+fn installs(mut s: Server) -> (Server, Assignment) {
     let mut a = agent(fresh_flash());
-    let mut s = Server {
-        endless: 10 * 1024 * 1024,
-        ..Server::default()
-    };
     let assigned = s.assign(spec(1, 0).build());
     drive(&mut a, &mut s, 2);
     assert_eq!(
         a.slots().active().map(|i| i.bundle_sha256),
         Some(assigned.sha256)
     );
+    (s, assigned)
+}
+
+/// A server that sends more than the bundle, without end: the agent reads no further
+/// than the signed length (one 100-byte chunk at most past it, as the transport hands
+/// it over), closes the connection, and installs exactly the bundle.
+#[test]
+fn bytes_past_the_signed_length_are_never_read() {
+    let (s, assigned) = installs(Server {
+        endless: 10 * 1024 * 1024,
+        ..Server::default()
+    });
     // The bundle, one chunk past it, and the check-in replies (each at most
     // MAX_REPLY_LEN).
     assert!(
@@ -448,17 +454,10 @@ fn bytes_past_the_signed_length_are_never_read() {
 
 #[test]
 fn a_dropped_connection_resumes_with_a_range() {
-    let mut a = agent(fresh_flash());
-    let mut s = Server {
+    let (s, _) = installs(Server {
         cuts: [700, 1500].into(),
         ..Server::default()
-    };
-    let assigned = s.assign(spec(1, 0).build());
-    drive(&mut a, &mut s, 2);
-    assert_eq!(
-        a.slots().active().map(|i| i.bundle_sha256),
-        Some(assigned.sha256)
-    );
+    });
     let d = downloads(&s);
     assert_eq!(d.len(), 3);
     assert_eq!(d[0], None);
