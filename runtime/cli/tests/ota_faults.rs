@@ -104,6 +104,8 @@ struct Plan {
     upstream: Option<SocketAddr>,
     /// Close the connection after this many response bytes.
     drops: Vec<usize>,
+    /// Go silent after this many response bytes, holding the connection open.
+    stalls: Vec<usize>,
     /// Flip the response byte at this offset.
     corrupt: Vec<usize>,
     /// `Range` headers of download requests, in order.
@@ -133,10 +135,11 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                 let n = client.read(&mut head).await.unwrap_or(0);
                 head.truncate(n);
                 let text = String::from_utf8_lossy(&head).to_string();
-                let (upstream, drop_at, corrupt_at, endless) = {
+                let (upstream, drop_at, corrupt_at, endless, stall_at) = {
                     let mut p = plan.lock().unwrap();
                     let mut faults = (None, None);
                     let mut endless = false;
+                    let mut stall = None;
                     if text.starts_with("GET /device/v1/bundles/") {
                         p.downloads += 1;
                         let range = text
@@ -153,8 +156,9 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                             p.endless -= 1;
                             endless = true;
                         }
+                        stall = (!p.stalls.is_empty()).then(|| p.stalls.remove(0));
                     }
-                    (p.upstream, faults.0, faults.1, endless)
+                    (p.upstream, faults.0, faults.1, endless, stall)
                 };
                 let Some(up) = upstream else { return };
                 let Ok(mut server) = TcpStream::connect(up).await else {
@@ -185,6 +189,11 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                         if let Some(limit) = drop_at.filter(|l| sent + n >= *l) {
                             let _ = cw.write_all(&chunk[..limit - sent]).await;
                             return;
+                        }
+                        if let Some(limit) = stall_at.filter(|l| sent + n >= *l) {
+                            let _ = cw.write_all(&chunk[..limit - sent]).await;
+                            // Silent, the connection held open, until the test ends.
+                            std::future::pending::<()>().await;
                         }
                         if cw.write_all(&chunk).await.is_err() {
                             return;
@@ -367,6 +376,47 @@ async fn an_endless_body_is_cut_at_the_signed_length() {
         // What socket buffers take before the gateway closes; far below what an
         // agent reading on would have taken in the same time.
         assert!(p.junk_sent < 32 << 20, "junk written: {}", p.junk_sent);
+    }
+    stop_server(server).await;
+}
+
+/// A server that goes silent mid-download, the connection held open: the gateway
+/// gives the download up after the silence limit (`SILENCE_TIMEOUT_MS`, the device's
+/// too), resumes it with a `Range` on its next attempt, and installs the bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_gone_silent_is_given_up_and_the_download_resumed() {
+    let dir = scratch("silent");
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(v(1), 1);
+    let sha = tern_core::bundle::sha256(&v1);
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        stalls: vec![v1.len() / 2],
+        ..Plan::default()
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        tern_host::gateway::run(gateway(via, &dir.join("gw"), 2)),
+    )
+    .await
+    .expect("the gateway is not still waiting on the silent server")
+    .unwrap();
+    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    assert!(
+        started.elapsed() >= Duration::from_millis(tern_core::protocol::SILENCE_TIMEOUT_MS),
+        "it waited out the silence limit before giving up"
+    );
+    {
+        let p = plan.lock().unwrap();
+        assert_eq!(p.downloads, 2, "{:?}", p.ranges);
+        assert!(
+            p.ranges[1].contains("bytes=") && !p.ranges[1].contains("bytes=0-"),
+            "the second attempt resumes: {:?}",
+            p.ranges
+        );
     }
     stop_server(server).await;
 }

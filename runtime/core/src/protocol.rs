@@ -19,6 +19,14 @@ use crate::wit::hex_bytes;
 
 /// The protocol version this build speaks. Sent first in every message.
 pub const PROTOCOL_VERSION: u16 = 1;
+
+/// How long an agent's transport may take to open a connection to the server.
+pub const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// How long an agent's exchange with the server may make no progress (no byte sent
+/// or received) before the transport gives it up; the agent tries again later. Every
+/// transport keeps it, the device's (`tern-net`) and the gateway's alike: a server,
+/// or a man in the middle, that goes silent cannot hold an agent.
+pub const SILENCE_TIMEOUT_MS: u64 = 10_000;
 /// Largest encoded [`CheckIn`] (request body) a server accepts, in bytes.
 pub const MAX_CHECK_IN_LEN: usize = 4096;
 /// Largest encoded [`CheckInReply`] (response body) a server sends, in bytes. An agent

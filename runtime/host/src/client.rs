@@ -3,6 +3,8 @@
 //! (`docs/protocol.md`) as typed calls: [`Client::publish`], [`Client::assign`],
 //! [`Client::provision`], [`Client::devices`].
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
@@ -136,19 +138,37 @@ impl Client {
         let what = format!("{method} {path}");
         // A device request's body is a postcard message, or nothing.
         let content_type = (!body.is_empty()).then_some("application/octet-stream");
-        let resp = self
-            .request(method, path, content_type, range_from, body)
-            .await?;
         let err = |reason: String| ClientError {
             what: what.clone(),
             reason,
             status: None,
         };
+        // A device request is small (a check-in, a download's head): its answer's head
+        // comes within the silence limit, or the exchange is given up.
+        let silence = Duration::from_millis(tern_core::protocol::SILENCE_TIMEOUT_MS);
+        let resp = tokio::time::timeout(
+            silence,
+            self.request(method, path, content_type, range_from, body),
+        )
+        .await
+        .map_err(|_| {
+            err(format!(
+                "no answer from the server within {} s",
+                silence.as_secs()
+            ))
+        })??;
         if !sink(Piece::Status(resp.status().as_u16())) {
             return Ok(());
         }
         let mut body = resp.into_body();
-        while let Some(frame) = body.frame().await {
+        loop {
+            let Ok(next) = tokio::time::timeout(silence, body.frame()).await else {
+                return Err(err(format!(
+                    "the server sent nothing for {} s during the answer",
+                    silence.as_secs()
+                )));
+            };
+            let Some(frame) = next else { break };
             let frame =
                 frame.map_err(|e| err(format!("connection dropped during the answer: {e}")))?;
             if let Some(data) = frame.data_ref()
@@ -175,8 +195,16 @@ impl Client {
             reason,
             status: None,
         };
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+        let connect = Duration::from_millis(tern_core::protocol::CONNECT_TIMEOUT_MS);
+        let stream = tokio::time::timeout(connect, tokio::net::TcpStream::connect(&self.authority))
             .await
+            .map_err(|_| {
+                err(format!(
+                    "cannot connect to {}: no answer within {} s",
+                    self.authority,
+                    connect.as_secs()
+                ))
+            })?
             .map_err(|e| err(format!("cannot connect to {}: {e}", self.authority)))?;
         let _ = stream.set_nodelay(true);
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

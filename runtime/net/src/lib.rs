@@ -48,10 +48,10 @@ pub trait Nic: phy::Device {
     }
 }
 
-/// How long opening a TCP connection may take.
-const CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// How long opening a TCP connection may take (the one figure for every agent).
+const CONNECT_TIMEOUT_MS: u64 = tern_core::protocol::CONNECT_TIMEOUT_MS;
 /// How long a request may make no progress (no byte sent or received).
-const IDLE_TIMEOUT_MS: u64 = 10_000;
+const IDLE_TIMEOUT_MS: u64 = tern_core::protocol::SILENCE_TIMEOUT_MS;
 /// How long [`Net::new`] waits for a DHCP lease.
 const DHCP_TIMEOUT_MS: u64 = 10_000;
 /// TCP receive buffer: the receive window. QEMU's LAN9118 RX FIFO holds about
