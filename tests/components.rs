@@ -396,17 +396,7 @@ fn a_component_is_not_signed_for_both_engines_at_once() {
 #[test]
 fn a_component_wasmi_cannot_run_is_refused_for_wasmi_with_the_reason() {
     // An async lift: Tern runs the synchronous canonical ABI only.
-    let async_lift = wat::parse_str(
-        r#"(component
-             (core module $m
-               (func (export "f") (result i32) i32.const 0)
-               (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
-             (core instance $i (instantiate $m))
-             (alias core export $i "f" (core func $f))
-             (alias core export $i "cb" (core func $cb))
-             (func (export "f") async (canon lift (core func $f) async (callback $cb))))"#,
-    )
-    .unwrap();
+    let async_lift = wat::parse_str(include_str!("wat/async-lift.wat")).unwrap();
     let boards: &[&'static BoardTable] = &[&QEMU_MPS2_AN386];
     let key = dev_key();
     let e = tern_host::sign::sign(BundleRequest {

@@ -444,12 +444,8 @@ fn build(wit_text: &str, guest: &[u8]) -> (Vec<u8>, tern_core::image::World) {
         wit_component::StringEncoding::UTF8,
     )
     .unwrap();
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
+    // What `wasm-tools component new` makes of it, from the world embedded above.
+    let component = tern_host::compose::componentize(&module).unwrap();
     (component, described)
 }
 

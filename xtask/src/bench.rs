@@ -210,14 +210,7 @@ pub fn run() -> Result<(), String> {
 pub fn device(profile: bool) -> Result<(), String> {
     use crate::ota;
     eprintln!("xtask: the smoother on the QEMU device under -icount");
-    let status = cargo()
-        .args(crate::TERN_BUILD)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("cargo build -p tern failed".into());
-    }
-    let tern_bin = root().join("target/debug/tern");
+    let tern_bin = crate::build_tern("building the tern CLI")?;
     let work = root().join("target/bench-device");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;

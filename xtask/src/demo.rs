@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::{EXAMPLES, cargo, components, root, step};
+use crate::{EXAMPLES, components, root};
 
 /// One engine's run of one component.
 struct Run {
@@ -250,8 +250,7 @@ fn summary(line: &str) -> String {
 
 pub fn run() -> Result<(), String> {
     components(false)?;
-    step(cargo().args(crate::TERN_BUILD), "building the tern CLI")?;
-    let tern = root().join("target/debug/tern");
+    let tern = crate::build_tern("building the tern CLI")?;
     std::fs::create_dir_all(root().join(BUNDLES)).map_err(|e| format!("{BUNDLES}: {e}"))?;
     let mut all_same = true;
     for name in EXAMPLES {

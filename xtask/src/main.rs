@@ -460,6 +460,12 @@ pub(crate) const TERN_BUILD: [&str; 6] = [
     "cli",
 ];
 
+/// Builds `target/debug/tern` ([`TERN_BUILD`]) as the step `what`; returns its path.
+pub(crate) fn build_tern(what: &str) -> Result<PathBuf, String> {
+    step(cargo().args(TERN_BUILD), what)?;
+    Ok(root().join("target/debug/tern"))
+}
+
 /// Runs the `tern` binary; returns (success, stdout + stderr).
 fn tern(args: &[&str]) -> Result<(bool, String), String> {
     let out = Command::new(root().join("target/debug/tern"))
@@ -511,7 +517,7 @@ fn board_edit_changes_policy() -> Result<(), String> {
     }
     let bundle = work.join("alarm.tern");
     let bundle = bundle.to_str().ok_or("non-UTF-8 path")?;
-    step(cargo().args(TERN_BUILD), "board edit: building tern")?;
+    build_tern("board edit: building tern")?;
     let sign = [
         "sign",
         "target/components/alarm.wasm",

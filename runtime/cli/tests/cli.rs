@@ -1052,14 +1052,7 @@ fn sign_refuses_a_component_a_wasmi_board_cannot_run_with_the_reason() {
     for (name, text, reason) in [
         (
             "async",
-            r#"(component
-                 (core module $m
-                   (func (export "f") (result i32) i32.const 0)
-                   (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
-                 (core instance $i (instantiate $m))
-                 (alias core export $i "f" (core func $f))
-                 (alias core export $i "cb" (core func $cb))
-                 (func (export "f") async (canon lift (core func $f) async (callback $cb))))"#,
+            include_str!("../../../tests/wat/async-lift.wat"),
             "the function lifted from core export `f` is async: Tern runs the synchronous canonical ABI only",
         ),
         (

@@ -40,7 +40,9 @@ pub(crate) struct Plan {
     /// The modules whose memories the engine provides ([`memory`]), and their types:
     /// one per component of a composed app, each given its own share of the board's
     /// buffer ([`memory::split`]).
-    pub(crate) provided_memory: Vec<(u32, MemoryType)>,
+    pub(crate) provided_memory: Vec<MemoryType>,
+    /// The module each of [`Plan::provided_memory`] is for, in the same order.
+    provided_to: Vec<u32>,
     /// The component functions `init`, `on-event`, `health-check` are.
     exports: [u32; 3],
     pub(crate) types: Arc<Types>,
@@ -90,7 +92,7 @@ impl Plan {
         let image = image::decode(bytes).map_err(|e| invalid(e.to_string()))?;
         let types = Arc::new(image.types);
         let mut modules = Vec::with_capacity(image.modules.len());
-        let mut provided_memory = Vec::new();
+        let (mut provided_memory, mut provided_to) = (Vec::new(), Vec::new());
         let (mut memories, mut tables) = (0, 0);
         for (i, wasm) in image.modules.iter().enumerate() {
             let rewritten = if rewrite_memory {
@@ -112,7 +114,8 @@ impl Plan {
                     && rewritten.is_some()
                     && import.module() == memory::MODULE
                 {
-                    provided_memory.push((i as u32, *ty));
+                    provided_memory.push(*ty);
+                    provided_to.push(i as u32);
                 }
             }
             // Validated by wasmi above, so the walk follows it.
@@ -202,6 +205,7 @@ impl Plan {
             modules,
             funcs,
             provided_memory,
+            provided_to,
             exports,
             types,
             instances,
@@ -317,9 +321,9 @@ impl Plan {
                         .get(*module as usize)
                         .ok_or_else(|| broken("no such module"))?;
                     let lent = self
-                        .provided_memory
+                        .provided_to
                         .iter()
-                        .position(|(i, _)| i == module)
+                        .position(|i| i == module)
                         .and_then(|k| provided.get(k).copied());
                     let mut externs = Vec::new();
                     for import in m.imports() {

@@ -485,11 +485,11 @@ impl tern_core::Engine for WasmiEngine {
     ) -> Result<WasmiInstance, Error> {
         // Taken before the store exists, so it is given back after the store is gone
         // (locals drop in reverse order; in the instance it is the last field).
-        let provided_ty: Vec<MemoryType> = match &component.kind {
+        let provided_ty: &[MemoryType] = match &component.kind {
             Kind::Module {
                 provided_memory, ..
-            } => provided_memory.iter().copied().collect(),
-            Kind::Image(plan) => plan.provided_memory.iter().map(|(_, ty)| *ty).collect(),
+            } => provided_memory.as_slice(),
+            Kind::Image(plan) => &plan.provided_memory,
         };
         let (buffer, lease) = match (!provided_ty.is_empty(), self.memory) {
             (true, Some(m)) => {
@@ -518,7 +518,7 @@ impl tern_core::Engine for WasmiEngine {
         };
         let mut provided = Vec::with_capacity(lent);
         if let Some(buffer) = buffer {
-            for (ty, share) in provided_ty.iter().zip(memory::split(buffer, &provided_ty)?) {
+            for (ty, share) in provided_ty.iter().zip(memory::split(buffer, provided_ty)?) {
                 provided.push(Memory::new_static(&mut store, *ty, share).map_err(too_small)?);
             }
         }

@@ -15,7 +15,9 @@ use tern_core::features::ValidationError;
 use tern_wit::features::{validate_module, validate_wasm};
 use wasmparser::{Parser, WasmFeatures};
 
-pub use tern_wit::features::{engine, flags, known};
+/// The component model's later proposals: a component that needs one is refused
+/// when it is validated (every one is off in `WasmtimeEngine::config`).
+pub use tern_wit::features::{component_model_proposals, engine, flags, known};
 
 /// What Wasmtime validates a component with: its core features ([`engine`]) and the
 /// component model without any of its later proposals (values, nested names, async,
@@ -23,24 +25,6 @@ pub use tern_wit::features::{engine, flags, known};
 /// `implements`, canonical names). `WasmtimeEngine::config` sets exactly these.
 pub fn component() -> WasmFeatures {
     engine(EngineKind::Wasmtime) | WasmFeatures::COMPONENT_MODEL
-}
-
-/// The component model's later proposals, every one off in Wasmtime's config: a
-/// component that needs one is refused when it is validated.
-pub fn component_model_proposals() -> WasmFeatures {
-    WasmFeatures::CM_VALUES
-        | WasmFeatures::CM_NESTED_NAMES
-        | WasmFeatures::CM_ASYNC
-        | WasmFeatures::CM_ASYNC_STACKFUL
-        | WasmFeatures::CM_MORE_ASYNC_BUILTINS
-        | WasmFeatures::CM_THREADING
-        | WasmFeatures::CM_ERROR_CONTEXT
-        | WasmFeatures::CM_FIXED_LENGTH_LISTS
-        | WasmFeatures::CM_GC
-        | WasmFeatures::CM_MAP
-        | WasmFeatures::CM64
-        | WasmFeatures::CM_IMPLEMENTS
-        | WasmFeatures::CM_CANON_NAMES
 }
 
 /// Why a device image does not run on Wasmtime.
@@ -194,16 +178,7 @@ mod tests {
             }))
         ));
         // An async lift needs a component-model proposal Wasmtime is built without.
-        let async_lift = wat::parse_str(
-            r#"(component
-                 (core module $m (func (export "f") (result i32) i32.const 0)
-                                 (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
-                 (core instance $i (instantiate $m))
-                 (alias core export $i "f" (core func $f))
-                 (alias core export $i "cb" (core func $cb))
-                 (func (export "f") async (canon lift (core func $f) async (callback $cb))))"#,
-        )
-        .unwrap();
+        let async_lift = wat::parse_str(include_str!("../../../tests/wat/async-lift.wat")).unwrap();
         assert!(matches!(
             validate(&async_lift, EngineKind::Wasmtime),
             Err(ValidationError::Invalid(_))

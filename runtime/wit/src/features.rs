@@ -65,9 +65,14 @@ pub fn engine(engine: EngineKind) -> WasmFeatures {
 /// that what Tern refuses (async, resources, values, 64-bit memories...) is refused
 /// by name rather than as a validation error.
 pub fn component() -> WasmFeatures {
-    known()
-        | WasmFeatures::COMPONENT_MODEL
-        | WasmFeatures::CM_VALUES
+    known() | WasmFeatures::COMPONENT_MODEL | component_model_proposals()
+}
+
+/// The component model's later proposals: every one is off in Wasmtime's config
+/// (`tern-wasmtime` re-exports this list), and on here, when a component is
+/// validated before it is taken apart, so that what needs one is refused by name.
+pub fn component_model_proposals() -> WasmFeatures {
+    WasmFeatures::CM_VALUES
         | WasmFeatures::CM_NESTED_NAMES
         | WasmFeatures::CM_ASYNC
         | WasmFeatures::CM_ASYNC_STACKFUL
@@ -76,8 +81,10 @@ pub fn component() -> WasmFeatures {
         | WasmFeatures::CM_ERROR_CONTEXT
         | WasmFeatures::CM_FIXED_LENGTH_LISTS
         | WasmFeatures::CM_GC
-        | WasmFeatures::CM64
         | WasmFeatures::CM_MAP
+        | WasmFeatures::CM64
+        | WasmFeatures::CM_IMPLEMENTS
+        | WasmFeatures::CM_CANON_NAMES
 }
 
 /// Checks that core module `wasm` validates under `engine`'s features
