@@ -21,6 +21,11 @@ const IMPORTS: &str = r#"
   (import "tern:edge/kv@0.1.0" "get" (func $kv_get (param i32 i32 i32)))
   (import "tern:edge/kv@0.1.0" "set" (func $kv_set (param i32 i32 i32 i32 i32)))
   (import "tern:edge/publish@0.1.0" "publish" (func $publish (param i32 i32 i32 i32 i32)))
+  (import "wasi:keyvalue/store@0.2.0-draft" "open" (func $kv_open (param i32 i32 i32)))
+  (import "wasi:keyvalue/store@0.2.0-draft" "[method]bucket.get"
+    (func $bucket_get (param i32 i32 i32 i32)))
+  (import "wasi:keyvalue/store@0.2.0-draft" "[resource-drop]bucket"
+    (func $bucket_drop (param i32)))
 "#;
 
 /// A bump `cabi_realloc(old_ptr, old_size, align, new_size)` from 4096.
@@ -452,4 +457,80 @@ fn a_host_call_runs_before_its_misaligned_return_area_faults() {
         t.to_jsonl()
     );
     assert!(matches!(on_event_outcome(&t), CallOutcome::RuntimeError(_)));
+}
+
+/// `open("")` with its `result<own<bucket>, error>` in the return area at `area`
+/// (the handle at `area + 4`).
+fn open_at(area: u32) -> String {
+    format!("i32.const 64 i32.const 0 i32.const {area} call $kv_open")
+}
+
+/// The handle `open_at(area)` left.
+fn handle_at(area: u32) -> String {
+    format!("(i32.load (i32.const {}))", area + 4)
+}
+
+/// A handle the instance's table does not hold (0, never given, dropped, dropped
+/// twice) is the same fault on both engines, after the same host calls: the call
+/// that takes it is not made.
+#[test]
+fn a_bucket_handle_the_instance_does_not_hold() {
+    let get =
+        |handle: &str| format!("{handle} i32.const 64 i32.const 3 i32.const 1040 call $bucket_get");
+    for body in [get("i32.const 0"), get("i32.const 7")] {
+        let t = faults(&calls(&body), &[], AbiFault::UnknownHandle);
+        assert!(on_event_calls(&t).is_empty(), "{body}");
+    }
+    let (open, h) = (open_at(1024), handle_at(1024));
+    for body in [
+        format!("{open} {h} call $bucket_drop {}", get(&h)),
+        format!("{open} {h} call $bucket_drop {h} call $bucket_drop"),
+    ] {
+        let t = faults(&calls(&body), &[], AbiFault::UnknownHandle);
+        assert!(
+            matches!(
+                on_event_calls(&t)[..],
+                [
+                    HostCall::KvOpen { result: Ok(0), .. },
+                    HostCall::BucketDrop { bucket: 0 }
+                ]
+            ),
+            "{body}"
+        );
+    }
+}
+
+/// Handles are numbered alike on both engines (the spec's table: from 1, the last
+/// freed reused first): open, open, drop the first, open again; the two handles
+/// then held are logged as levels (1 = debug, 2 = info), so a difference would
+/// show in the transcript.
+#[test]
+fn bucket_handles_are_numbered_alike_on_both_engines() {
+    let body = format!(
+        "{} {} {h1} call $bucket_drop {} {} i32.const 64 i32.const 3 call $log \
+         {} i32.const 64 i32.const 3 call $log",
+        open_at(1024),
+        open_at(1040),
+        open_at(1056),
+        handle_at(1056),
+        handle_at(1040),
+        h1 = handle_at(1024),
+    );
+    let wasm = calls(&body);
+    let [a, b] = tern_tests::ENGINES
+        .map(|k| tern_tests::run(k, &wasm, &Grant::development(), &[], &[Event::Tick(1)]).unwrap());
+    assert_eq!(a.to_jsonl(), b.to_jsonl(), "wasmi and Wasmtime differ");
+    assert_eq!(a.errors().next(), None, "{}", a.to_jsonl());
+    let levels: Vec<tern_core::Level> = on_event_calls(&a)
+        .into_iter()
+        .filter_map(|c| match c {
+            HostCall::Log { level, .. } => Some(*level),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        levels,
+        [tern_core::Level::Debug, tern_core::Level::Info],
+        "handles 1 (reused) and 2"
+    );
 }

@@ -1,8 +1,9 @@
 //! WASI interfaces beside `tern:edge`: a component of its own world
 //! (`components/heartbeat`: wasi:logging, wasi:clocks/monotonic-clock and
-//! tern:edge/kv, built with wit-bindgen alone) runs the same on both engines, as a
-//! core module and as the component wit-component makes of it, and its imports are
-//! held to the grant by capability (`log`, `clock`), deny by default.
+//! wasi:keyvalue/store with its `bucket` resource, built with wit-bindgen alone)
+//! runs the same on both engines, as a core module and as the component
+//! wit-component makes of it, and its imports are held to the grant by capability
+//! (`log`, `clock`, `kv`), deny by default.
 #![allow(clippy::unwrap_used, reason = "test code: a panic is how a test fails")]
 
 use tern_core::bundle::EngineKind;
@@ -88,12 +89,49 @@ fn heartbeat_counts_beats_and_its_clock_never_goes_back() {
         assert_eq!(beats.value, Value::Milli((i as i64 + 1) * 1000));
         let monotonic = out.iter().find(|o| o.name == "monotonic").unwrap();
         assert_eq!(monotonic.value, Value::Flag(true));
+        // `beats` and `last-ns`: the scratch key was set, seen, deleted, not seen.
+        let keys = out.iter().find(|o| o.name == "keys").unwrap();
+        assert_eq!(keys.value, Value::Milli(2000));
+        let store = out.iter().find(|o| o.name == "store").unwrap();
+        assert_eq!(store.value, Value::Flag(true));
     }
     // The clock was read through WASI, in nanoseconds, and logged with its context.
     let jsonl = t.to_jsonl();
     assert!(jsonl.contains(r#""host":"monotonic-clock.now""#), "{jsonl}");
     assert!(jsonl.contains("heartbeat: started"), "{jsonl}");
     assert!(jsonl.contains("heartbeat: beat 1 (tick) at "), "{jsonl}");
+    // Each event opened the bucket and dropped it: the bucket's number is free
+    // again each time. health-check opened `elsewhere` and got `no-such-store`.
+    let opened = jsonl
+        .matches(r#""host":"keyvalue.open","identifier":"","result":{"Ok":0}"#)
+        .count();
+    let dropped = jsonl.matches(r#""bucket":0,"host":"bucket.drop""#).count();
+    assert!(opened > f.events.len(), "{jsonl}");
+    assert_eq!(opened, dropped, "{jsonl}");
+    assert!(
+        jsonl.contains(r#""identifier":"elsewhere","result":{"Err":"no-such-store"}"#),
+        "{jsonl}"
+    );
+}
+
+/// A bucket is the component's kv: the grant's quota holds for `bucket.set` as for
+/// `kv.set`, an error value the component sees (heartbeat fails the event with it),
+/// the same on both engines.
+#[test]
+fn the_kv_quota_holds_for_buckets() {
+    let tight = Grant::parse(["log", "clock", "kv=20"]).unwrap();
+    let comp = component();
+    let [wasmi, wasmtime] = ENGINES.map(|kind| run_on(kind, &comp, &tight).unwrap());
+    assert_eq!(wasmi.to_jsonl(), wasmtime.to_jsonl());
+    let outcomes = outputs(&wasmtime);
+    assert!(outcomes.iter().all(Option::is_none), "{outcomes:?}");
+    assert!(
+        wasmtime
+            .to_jsonl()
+            .contains("kv quota exceeded: 28 bytes needed, 20 granted"),
+        "{}",
+        wasmtime.to_jsonl()
+    );
 }
 
 /// A WASI interface is granted as the capability it reaches: without `clock`,
@@ -116,6 +154,29 @@ fn a_wasi_import_without_its_capability_fails_to_load_naming_both() {
         assert!(
             message.contains("wasi:clocks/monotonic-clock@0.2.0")
                 && message.contains("grant `clock`"),
+            "{message}"
+        );
+    }
+}
+
+/// Without `kv`, importing `wasi:keyvalue/store` fails to load on both engines,
+/// naming the interface and the capability.
+#[test]
+fn wasi_keyvalue_without_kv_fails_to_load() {
+    let comp = component();
+    let no_kv = Grant::parse(["log", "clock"]).unwrap();
+    for kind in ENGINES {
+        let err = run_on(kind, &comp, &no_kv).unwrap_err();
+        assert_eq!(
+            err,
+            Error::ImportNotGranted {
+                interface: Interface::WasiKeyvalueStore
+            },
+            "{kind:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("wasi:keyvalue/store@0.2.0-draft") && message.contains("grant `kv`"),
             "{message}"
         );
     }

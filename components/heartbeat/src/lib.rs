@@ -1,7 +1,9 @@
 //! Heartbeat: a component written against a world of its own
 //! (`example:heartbeat/heartbeat`, `wit/heartbeat.wit`) with wit-bindgen alone, no
-//! Tern SDK. It reaches the host's log through `wasi:logging/logging` and its clock
-//! through `wasi:clocks/monotonic-clock`, and keeps its state in `tern:edge/kv`.
+//! Tern SDK, that imports WASI interfaces only: the host's log through
+//! `wasi:logging/logging`, its clock through `wasi:clocks/monotonic-clock`, and its
+//! state in a `wasi:keyvalue/store` bucket (a resource: each event opens the bucket
+//! and drops it when done).
 //!
 //! On every event it counts a beat, reads the monotonic clock, and reports
 //!
@@ -9,9 +11,12 @@
 //! |---|---|
 //! | `beats` | events seen since the component was installed (kv), in milli-units |
 //! | `monotonic` | flag: the clock did not go back since the last event |
+//! | `keys` | how many keys the bucket lists, in milli-units |
+//! | `store` | flag: a scratch key existed after `set` and not after `delete` |
 //!
-//! Both are the same on every host, whatever its clock reads; the clock's readings go
-//! to the log only. `health-check` fails if the clock claims no resolution.
+//! All are the same on every host, whatever its clock reads; the clock's readings go
+//! to the log only. `health-check` fails if the clock claims no resolution or the
+//! store cannot be opened.
 #![no_std]
 
 extern crate alloc;
@@ -29,23 +34,61 @@ mod bindings {
     });
 }
 
-use bindings::tern::edge::kv;
 use bindings::tern::edge::types::{Event, Output, Value};
 use bindings::wasi::clocks::monotonic_clock;
+use bindings::wasi::keyvalue::store::{self, Bucket};
 use bindings::wasi::logging::logging::{Level, log};
 
 /// Where this component's log records say they come from.
 const CONTEXT: &str = "heartbeat";
 
-/// A `u64` kept in kv as 8 little-endian bytes; 0 when absent or malformed.
-fn load(key: &str) -> u64 {
-    kv::get(key)
-        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-        .map_or(0, u64::from_le_bytes)
+/// A store error as text.
+fn why(e: store::Error) -> String {
+    match e {
+        store::Error::NoSuchStore => String::from("no such store"),
+        store::Error::AccessDenied => String::from("access denied"),
+        store::Error::Other(s) => s,
+    }
 }
 
-fn store(key: &str, value: u64) -> Result<(), String> {
-    kv::set(key, &value.to_le_bytes())
+/// The component's store: the default bucket.
+fn open() -> Result<Bucket, String> {
+    store::open("").map_err(why)
+}
+
+/// A `u64` kept as 8 little-endian bytes; 0 when absent or malformed.
+fn load(bucket: &Bucket, key: &str) -> Result<u64, String> {
+    Ok(bucket
+        .get(key)
+        .map_err(why)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+fn save(bucket: &Bucket, key: &str, value: u64) -> Result<(), String> {
+    bucket.set(key, &value.to_le_bytes()).map_err(why)
+}
+
+/// How many keys the bucket lists, page by page.
+fn count_keys(bucket: &Bucket) -> Result<u64, String> {
+    let (mut n, mut cursor) = (0, None);
+    loop {
+        let page = bucket.list_keys(cursor).map_err(why)?;
+        n += page.keys.len() as u64;
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(n),
+        }
+    }
+}
+
+/// Whether a scratch key exists after `set` and is gone after `delete`.
+fn set_and_delete(bucket: &Bucket) -> Result<bool, String> {
+    bucket.set("scratch", b"x").map_err(why)?;
+    let there = bucket.exists("scratch").map_err(why)?;
+    bucket.delete("scratch").map_err(why)?;
+    let gone = !bucket.exists("scratch").map_err(why)?;
+    Ok(there && gone)
 }
 
 /// `n` in decimal, without `core::fmt` (costly under an interpreter).
@@ -72,10 +115,14 @@ impl bindings::Guest for Heartbeat {
 
     fn on_event(event: Event) -> Result<Vec<Output>, String> {
         let now = monotonic_clock::now();
-        let last = load("last-ns");
-        let beats = load("beats") + 1;
-        store("beats", beats)?;
-        store("last-ns", now)?;
+        // Opened for this event, dropped at its end (the handle's `resource.drop`).
+        let bucket = open()?;
+        let last = load(&bucket, "last-ns")?;
+        let beats = load(&bucket, "beats")? + 1;
+        save(&bucket, "beats", beats)?;
+        save(&bucket, "last-ns", now)?;
+        let store_ok = set_and_delete(&bucket)?;
+        let keys = count_keys(&bucket)?;
         let kind = match event {
             Event::Sample(_) => "sample",
             Event::Frame(_) => "frame",
@@ -100,12 +147,27 @@ impl bindings::Guest for Heartbeat {
                 value: Value::Flag(now >= last),
                 unit: None,
             },
+            Output {
+                name: String::from("keys"),
+                value: Value::Milli(keys.saturating_mul(1000) as i64),
+                unit: None,
+            },
+            Output {
+                name: String::from("store"),
+                value: Value::Flag(store_ok),
+                unit: None,
+            },
         ])
     }
 
     fn health_check() -> Result<(), String> {
         if monotonic_clock::resolution() == 0 {
             return Err(String::from("the monotonic clock has no resolution"));
+        }
+        drop(open()?);
+        // Only the component's store exists.
+        if !matches!(store::open("elsewhere"), Err(store::Error::NoSuchStore)) {
+            return Err(String::from("a store that does not exist opened"));
         }
         log(Level::Info, CONTEXT, "healthy");
         Ok(())

@@ -133,6 +133,23 @@ pub enum AbiError {
     /// A [`FuncAbi`](crate::FuncAbi) was used with another [`Types`](crate::Types)
     /// table than the one it was made from.
     TypesMismatch,
+    /// The guest passed a resource handle its instance's table does not hold (never
+    /// given, already dropped, or 0).
+    UnknownHandle {
+        /// The handle index.
+        index: u32,
+    },
+    /// The guest passed a handle to a resource of another type than the function
+    /// takes.
+    HandleType {
+        /// The handle index.
+        index: u32,
+    },
+    /// The instance's handle table is full: the guest keeps too many resources open.
+    HandleTableFull {
+        /// The table's capacity.
+        capacity: u32,
+    },
 }
 
 impl fmt::Display for AbiError {
@@ -251,6 +268,20 @@ impl fmt::Display for AbiError {
                 "the value's layout does not match its type: a FuncAbi was used with another \
                  type table than the one it was made from",
             ),
+            AbiError::UnknownHandle { index } => write!(
+                f,
+                "resource handle {index} is not in the instance's table (never given, or \
+                 already dropped)"
+            ),
+            AbiError::HandleType { index } => write!(
+                f,
+                "resource handle {index} is a handle to a resource of another type"
+            ),
+            AbiError::HandleTableFull { capacity } => write!(
+                f,
+                "the instance already holds {capacity} resource handles, the most it may \
+                 (drop the ones it no longer uses)"
+            ),
         }
     }
 }
@@ -303,13 +334,19 @@ pub enum AbiFault {
     CoreSignature,
     /// The host could not allocate room for a lifted value.
     HostOutOfMemory,
+    /// A resource handle the instance's table does not hold.
+    UnknownHandle,
+    /// A resource handle of another resource type than the function takes.
+    HandleType,
+    /// The instance's handle table is full.
+    HandleTableFull,
     /// A fault the engine reported that is none of the above.
     Other,
 }
 
 impl AbiFault {
     /// Every kind, in declaration order.
-    pub const ALL: [AbiFault; 15] = [
+    pub const ALL: [AbiFault; 18] = [
         AbiFault::ReturnAreaMisaligned,
         AbiFault::ParamsMisaligned,
         AbiFault::ResultMisaligned,
@@ -324,6 +361,9 @@ impl AbiFault {
         AbiFault::HostValue,
         AbiFault::CoreSignature,
         AbiFault::HostOutOfMemory,
+        AbiFault::UnknownHandle,
+        AbiFault::HandleType,
+        AbiFault::HandleTableFull,
         AbiFault::Other,
     ];
 
@@ -345,6 +385,9 @@ impl AbiFault {
             AbiFault::HostValue => "host value does not match its type",
             AbiFault::CoreSignature => "core values do not match the core signature",
             AbiFault::HostOutOfMemory => "host out of memory for a lifted value",
+            AbiFault::UnknownHandle => "unknown resource handle",
+            AbiFault::HandleType => "resource handle of another type",
+            AbiFault::HandleTableFull => "resource handle table full",
             AbiFault::Other => "canonical ABI violation",
         }
     }
@@ -385,6 +428,9 @@ impl AbiError {
             | AbiError::UnknownType { .. }
             | AbiError::TypesMismatch => AbiFault::CoreSignature,
             AbiError::OutOfHostMemory { .. } => AbiFault::HostOutOfMemory,
+            AbiError::UnknownHandle { .. } => AbiFault::UnknownHandle,
+            AbiError::HandleType { .. } => AbiFault::HandleType,
+            AbiError::HandleTableFull { .. } => AbiFault::HandleTableFull,
         }
     }
 
@@ -539,6 +585,15 @@ mod tests {
             (
                 AbiError::OutOfHostMemory { bytes: 1 << 40 },
                 AbiFault::HostOutOfMemory,
+            ),
+            (
+                AbiError::UnknownHandle { index: 3 },
+                AbiFault::UnknownHandle,
+            ),
+            (AbiError::HandleType { index: 1 }, AbiFault::HandleType),
+            (
+                AbiError::HandleTableFull { capacity: 64 },
+                AbiFault::HandleTableFull,
             ),
         ];
         for (e, fault) in cases {

@@ -685,22 +685,38 @@ impl Types {
     /// Whether type `a` of this table and type `b` of `other` are the same type,
     /// node by node (tables number their nodes independently). Two descriptions of
     /// one WIT function agree exactly when their parameter and result types do.
+    /// Handles agree when they name the same [`ResourceId`]; where the two tables
+    /// number resources differently, use [`Types::same_with`].
     pub fn same(&self, a: TypeId, other: &Types, b: TypeId) -> bool {
+        self.same_with(a, other, b, &|x, y| x == y)
+    }
+
+    /// [`Types::same`], with `resources(x, y)` deciding whether resource `x` of this
+    /// table's handles is resource `y` of `other`'s (each table's user numbers its
+    /// resources in its own list).
+    pub fn same_with(
+        &self,
+        a: TypeId,
+        other: &Types,
+        b: TypeId,
+        resources: &dyn Fn(ResourceId, ResourceId) -> bool,
+    ) -> bool {
         let (Some(x), Some(y)) = (self.node(a), other.node(b)) else {
             return false;
         };
+        let same = |x: TypeId, y: TypeId| self.same_with(x, other, y, resources);
         let ids = |xs: &[TypeId], ys: &[TypeId]| {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| self.same(*x, other, *y))
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(*x, *y))
         };
         let opt = |x: &Option<TypeId>, y: &Option<TypeId>| match (x, y) {
             (None, None) => true,
-            (Some(x), Some(y)) => self.same(*x, other, *y),
+            (Some(x), Some(y)) => same(*x, *y),
             _ => false,
         };
         // Node ids only point backwards (checked by `Types::new`), so this ends.
         match (x, y) {
             (TypeNode::List(x), TypeNode::List(y)) | (TypeNode::Option(x), TypeNode::Option(y)) => {
-                self.same(*x, other, *y)
+                same(*x, *y)
             }
             (TypeNode::Record(xs), TypeNode::Record(ys))
             | (TypeNode::Tuple(xs), TypeNode::Tuple(ys)) => ids(xs, ys),
@@ -709,6 +725,9 @@ impl Types {
             }
             (TypeNode::Result { ok: xo, err: xe }, TypeNode::Result { ok: yo, err: ye }) => {
                 opt(xo, yo) && opt(xe, ye)
+            }
+            (TypeNode::Own(x), TypeNode::Own(y)) | (TypeNode::Borrow(x), TypeNode::Borrow(y)) => {
+                resources(*x, *y)
             }
             (x, y) => x == y,
         }
@@ -796,6 +815,11 @@ impl TypesBuilder {
         let id = TypeId(self.nodes.len() as u32);
         self.nodes.push(node);
         id
+    }
+
+    /// The node `id` refers to, if added.
+    pub fn node(&self, id: TypeId) -> Option<&TypeNode> {
+        self.nodes.get(id.0 as usize)
     }
 
     /// Validates the table ([`Types::new`]).

@@ -1060,7 +1060,7 @@ fn sign_refuses_a_component_a_wasmi_board_cannot_run_with_the_reason() {
             r#"(component
                  (type $r (resource (rep i32)))
                  (core func (canon resource.new $r)))"#,
-            "the component uses `canon resource.new`: Tern implements `canon lift` and `canon lower` only (resources are not supported yet)",
+            "the component uses `canon resource.new`: Tern implements `canon lift`, `canon lower` and the host's resources' `canon resource.drop` only (resources the component defines are not supported)",
         ),
     ] {
         let wasm = dir.join(format!("{name}.wasm"));

@@ -21,6 +21,15 @@ pub const fn functions(iface: Interface) -> &'static [&'static str] {
         Interface::Publish => &["publish"],
         Interface::WasiLogging => &["log"],
         Interface::WasiMonotonicClock => &["now", "resolution"],
+        Interface::WasiKeyvalueStore => &[
+            "open",
+            "[method]bucket.get",
+            "[method]bucket.set",
+            "[method]bucket.delete",
+            "[method]bucket.exists",
+            "[method]bucket.list-keys",
+            "[resource-drop]bucket",
+        ],
     }
 }
 
@@ -178,6 +187,21 @@ pub const fn import_type(iface: Interface, name: &str) -> Option<Expected> {
         (Interface::WasiLogging, b"log") => (&[I32, I32, I32, I32, I32], &[]),
         // now() -> instant, resolution() -> duration: both u64
         (Interface::WasiMonotonicClock, b"now" | b"resolution") => (&[], &[I64]),
+        // open(identifier: string) -> result<bucket, error>, through a return pointer
+        (Interface::WasiKeyvalueStore, b"open") => (&[I32, I32, I32], &[]),
+        // get, delete, exists(self: borrow<bucket>, key: string) -> result<..., error>
+        (
+            Interface::WasiKeyvalueStore,
+            b"[method]bucket.get" | b"[method]bucket.delete" | b"[method]bucket.exists",
+        ) => (&[I32, I32, I32, I32], &[]),
+        // set(self: borrow<bucket>, key: string, value: list<u8>) -> result<_, error>
+        (Interface::WasiKeyvalueStore, b"[method]bucket.set") => {
+            (&[I32, I32, I32, I32, I32, I32], &[])
+        }
+        // list-keys(self: borrow<bucket>, cursor: option<u64>) -> result<key-response, error>
+        (Interface::WasiKeyvalueStore, b"[method]bucket.list-keys") => (&[I32, I32, I64, I32], &[]),
+        // The canonical `resource.drop` of an owned bucket handle.
+        (Interface::WasiKeyvalueStore, b"[resource-drop]bucket") => (&[I32], &[]),
         _ => return None,
     };
     Some(Expected::Func(params, results))

@@ -14,7 +14,7 @@ use core::fmt;
 
 use tern_cabi::Val;
 
-use crate::host::Host;
+use crate::host::{Host, KvError};
 use crate::wit::{Event, Interface, Level, Output, Value};
 
 /// A function of `tern:edge` the host implements.
@@ -42,6 +42,21 @@ pub enum EdgeFn {
     MonotonicNow,
     /// `wasi:clocks/monotonic-clock.resolution`
     MonotonicResolution,
+    /// `wasi:keyvalue/store.open`
+    KvOpen,
+    /// `wasi:keyvalue/store.[method]bucket.get`
+    BucketGet,
+    /// `wasi:keyvalue/store.[method]bucket.set`
+    BucketSet,
+    /// `wasi:keyvalue/store.[method]bucket.delete`
+    BucketDelete,
+    /// `wasi:keyvalue/store.[method]bucket.exists`
+    BucketExists,
+    /// `wasi:keyvalue/store.[method]bucket.list-keys`
+    BucketListKeys,
+    /// `wasi:keyvalue/store.[resource-drop]bucket`: the canonical `resource.drop`
+    /// of an owned bucket handle.
+    BucketDrop,
 }
 
 impl EdgeFn {
@@ -59,6 +74,13 @@ impl EdgeFn {
             (Interface::WasiLogging, "log") => EdgeFn::WasiLog,
             (Interface::WasiMonotonicClock, "now") => EdgeFn::MonotonicNow,
             (Interface::WasiMonotonicClock, "resolution") => EdgeFn::MonotonicResolution,
+            (Interface::WasiKeyvalueStore, "open") => EdgeFn::KvOpen,
+            (Interface::WasiKeyvalueStore, "[method]bucket.get") => EdgeFn::BucketGet,
+            (Interface::WasiKeyvalueStore, "[method]bucket.set") => EdgeFn::BucketSet,
+            (Interface::WasiKeyvalueStore, "[method]bucket.delete") => EdgeFn::BucketDelete,
+            (Interface::WasiKeyvalueStore, "[method]bucket.exists") => EdgeFn::BucketExists,
+            (Interface::WasiKeyvalueStore, "[method]bucket.list-keys") => EdgeFn::BucketListKeys,
+            (Interface::WasiKeyvalueStore, "[resource-drop]bucket") => EdgeFn::BucketDrop,
             _ => return None,
         })
     }
@@ -102,6 +124,25 @@ fn unit_result(r: Result<(), String>) -> Val {
 
 fn err_string(e: String) -> Result<Option<Box<Val>>, Option<Box<Val>>> {
     Err(Some(Box::new(Val::String(e))))
+}
+
+/// `wasi:keyvalue/store`'s `error` as a `Val`: `no-such-store`, `access-denied`,
+/// `other(string)`.
+fn kv_error(e: KvError) -> Val {
+    let (case, payload) = match e {
+        KvError::NoSuchStore => (0, None),
+        KvError::AccessDenied => (1, None),
+        KvError::Other(s) => (2, Some(Box::new(Val::String(s)))),
+    };
+    Val::Variant { case, payload }
+}
+
+/// `result<T, error>` of `wasi:keyvalue/store`, `T`'s value made by `ok`.
+fn kv_result<T>(r: Result<T, KvError>, ok: impl FnOnce(T) -> Option<Val>) -> Val {
+    Val::Result(match r {
+        Ok(v) => Ok(ok(v).map(Box::new)),
+        Err(e) => Err(Some(Box::new(kv_error(e)))),
+    })
 }
 
 impl Host {
@@ -194,6 +235,70 @@ impl Host {
             EdgeFn::MonotonicResolution => match args {
                 [] => Some(Val::U64(Host::MONOTONIC_RESOLUTION_NS)),
                 _ => return Err(shape("monotonic-clock.resolution arguments")),
+            },
+            EdgeFn::KvOpen => match args {
+                [identifier] => {
+                    let identifier =
+                        take_string(identifier).ok_or(shape("keyvalue open arguments"))?;
+                    Some(kv_result(self.kv_open(identifier), |b| Some(Val::Own(b))))
+                }
+                _ => return Err(shape("keyvalue open arguments")),
+            },
+            EdgeFn::BucketGet => match args {
+                [Val::Borrow(b), key] => {
+                    let key = take_string(key).ok_or(shape("bucket.get arguments"))?;
+                    Some(kv_result(self.bucket_get(*b, key), |v| {
+                        Some(Val::Option(v.map(|v| Box::new(Val::Bytes(v)))))
+                    }))
+                }
+                _ => return Err(shape("bucket.get arguments")),
+            },
+            EdgeFn::BucketSet => match args {
+                [Val::Borrow(b), key, value] => {
+                    let key = take_string(key).ok_or(shape("bucket.set arguments"))?;
+                    let value = take_bytes(value).ok_or(shape("bucket.set arguments"))?;
+                    Some(kv_result(self.bucket_set(*b, key, value), |()| None))
+                }
+                _ => return Err(shape("bucket.set arguments")),
+            },
+            EdgeFn::BucketDelete => match args {
+                [Val::Borrow(b), key] => {
+                    let key = take_string(key).ok_or(shape("bucket.delete arguments"))?;
+                    Some(kv_result(self.bucket_delete(*b, key), |()| None))
+                }
+                _ => return Err(shape("bucket.delete arguments")),
+            },
+            EdgeFn::BucketExists => match args {
+                [Val::Borrow(b), key] => {
+                    let key = take_string(key).ok_or(shape("bucket.exists arguments"))?;
+                    Some(kv_result(self.bucket_exists(*b, key), |e| {
+                        Some(Val::Bool(e))
+                    }))
+                }
+                _ => return Err(shape("bucket.exists arguments")),
+            },
+            EdgeFn::BucketListKeys => match args {
+                [Val::Borrow(b), Val::Option(cursor)] => {
+                    let cursor = match cursor.as_deref() {
+                        None => None,
+                        Some(Val::U64(c)) => Some(*c),
+                        Some(_) => return Err(shape("bucket.list-keys arguments")),
+                    };
+                    Some(kv_result(self.bucket_list_keys(*b, cursor), |page| {
+                        Some(Val::Record(alloc::vec![
+                            Val::List(page.keys.into_iter().map(Val::String).collect()),
+                            Val::Option(page.cursor.map(|c| Box::new(Val::U64(c)))),
+                        ]))
+                    }))
+                }
+                _ => return Err(shape("bucket.list-keys arguments")),
+            },
+            EdgeFn::BucketDrop => match args {
+                [Val::Own(b)] => {
+                    self.bucket_drop(*b);
+                    None
+                }
+                _ => return Err(shape("bucket drop arguments")),
             },
         })
     }

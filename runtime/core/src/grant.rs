@@ -134,7 +134,9 @@ impl Grant {
             Interface::Gpio => self.gpio.is_some(),
             Interface::Kv => self.kv.is_some(),
             Interface::Publish => self.publish.is_some(),
-            Interface::WasiLogging | Interface::WasiMonotonicClock => false,
+            Interface::WasiLogging
+            | Interface::WasiMonotonicClock
+            | Interface::WasiKeyvalueStore => false,
         }
     }
 
@@ -196,8 +198,13 @@ impl Grant {
                 self.publish = Some(prefix.unwrap_or("").to_string());
             }
             // `from_name` gives capabilities only.
-            (Interface::WasiLogging | Interface::WasiMonotonicClock, _) => {
-                return Err(err("grant the capability: `log` or `clock`"));
+            (
+                Interface::WasiLogging
+                | Interface::WasiMonotonicClock
+                | Interface::WasiKeyvalueStore,
+                _,
+            ) => {
+                return Err(err("grant the capability: `log`, `clock` or `kv`"));
             }
         }
         Ok(())
@@ -254,8 +261,9 @@ mod tests {
                 Interface::Gpio,
                 Interface::Kv,
                 Interface::Publish,
-                // `log` reaches the host's log through WASI's interface too.
+                // `log` and `kv` are reached through WASI's interfaces too.
                 Interface::WasiLogging,
+                Interface::WasiKeyvalueStore,
             ]
         );
     }

@@ -34,6 +34,10 @@ pub trait Platform {
     fn kv_set(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
     /// Bytes used by all kv entries (key plus value lengths).
     fn kv_used_bytes(&mut self) -> usize;
+    /// Removes a kv entry; nothing happens if there is none.
+    fn kv_delete(&mut self, key: &str) -> Result<(), String>;
+    /// Up to `take` keys in byte order, after skipping the first `skip`.
+    fn kv_keys(&mut self, skip: usize, take: usize) -> Vec<String>;
     /// Sends a message.
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String>;
 }
@@ -107,6 +111,72 @@ pub enum HostCall {
         /// What the component got.
         result: Result<(), String>,
     },
+    /// `wasi:keyvalue/store.open`
+    #[serde(rename = "keyvalue.open")]
+    KvOpen {
+        /// The identifier asked for.
+        identifier: String,
+        /// The bucket (the host's number for it) or the error.
+        result: Result<u32, KvError>,
+    },
+    /// `wasi:keyvalue/store.[method]bucket.get`
+    #[serde(rename = "bucket.get")]
+    BucketGet {
+        /// The bucket.
+        bucket: u32,
+        /// Key.
+        key: String,
+        /// What the component got.
+        result: Result<Option<Bytes>, KvError>,
+    },
+    /// `wasi:keyvalue/store.[method]bucket.set`
+    #[serde(rename = "bucket.set")]
+    BucketSet {
+        /// The bucket.
+        bucket: u32,
+        /// Key.
+        key: String,
+        /// Value.
+        value: Bytes,
+        /// What the component got.
+        result: Result<(), KvError>,
+    },
+    /// `wasi:keyvalue/store.[method]bucket.delete`
+    #[serde(rename = "bucket.delete")]
+    BucketDelete {
+        /// The bucket.
+        bucket: u32,
+        /// Key.
+        key: String,
+        /// What the component got.
+        result: Result<(), KvError>,
+    },
+    /// `wasi:keyvalue/store.[method]bucket.exists`
+    #[serde(rename = "bucket.exists")]
+    BucketExists {
+        /// The bucket.
+        bucket: u32,
+        /// Key.
+        key: String,
+        /// What the component got.
+        result: Result<bool, KvError>,
+    },
+    /// `wasi:keyvalue/store.[method]bucket.list-keys`
+    #[serde(rename = "bucket.list-keys")]
+    BucketListKeys {
+        /// The bucket.
+        bucket: u32,
+        /// Where the page starts.
+        cursor: Option<u64>,
+        /// What the component got.
+        result: Result<KeyPage, KvError>,
+    },
+    /// The component dropped its handle to a bucket.
+    #[serde(rename = "bucket.drop")]
+    BucketDrop {
+        /// The bucket.
+        bucket: u32,
+    },
     /// `publish.publish`
     #[serde(rename = "publish.publish")]
     Publish {
@@ -119,12 +189,35 @@ pub enum HostCall {
     },
 }
 
+/// `wasi:keyvalue/store`'s `error`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KvError {
+    /// The host has no store of that identifier.
+    NoSuchStore,
+    /// The component may not use the store.
+    AccessDenied,
+    /// Anything else: a quota, too many open buckets, the storage itself.
+    Other(String),
+}
+
+/// `wasi:keyvalue/store`'s `key-response`: one page of keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPage {
+    /// The keys, in byte order.
+    pub keys: Vec<String>,
+    /// Where the next page starts; `None` after the last one.
+    pub cursor: Option<u64>,
+}
+
 /// The host state of one instance: its grant, its platform and its call trace.
 pub struct Host {
     grant: Grant,
     platform: Box<dyn Platform + Send>,
     trace: Vec<HostCall>,
     tracing: bool,
+    /// Which of the [`Host::MAX_OPEN_BUCKETS`] bucket numbers are open.
+    buckets: u32,
 }
 
 impl Host {
@@ -135,6 +228,7 @@ impl Host {
             platform,
             trace: Vec::new(),
             tracing: true,
+            buckets: 0,
         }
     }
 
@@ -282,31 +376,169 @@ impl Host {
         result
     }
 
-    /// `kv.set`: fails with an error value when the quota would be exceeded.
-    pub fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        let result = match self.grant.kv {
+    /// Writes a kv entry within the grant's quota: the one rule of `kv.set` and
+    /// `bucket.set`.
+    fn kv_write(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        match self.grant.kv {
             None => Err(self.denied(Interface::Kv).unwrap_or_default()),
             Some(quota) => {
-                let old = self
-                    .platform
-                    .kv_get(&key)
-                    .map_or(0, |v| v.len() + key.len());
+                let old = self.platform.kv_get(key).map_or(0, |v| v.len() + key.len());
                 let used = self.platform.kv_used_bytes() - old + key.len() + value.len();
                 if used > quota as usize {
                     Err(format!(
                         "kv quota exceeded: {used} bytes needed, {quota} granted"
                     ))
                 } else {
-                    self.platform.kv_set(&key, &value)
+                    self.platform.kv_set(key, value)
                 }
             }
-        };
+        }
+    }
+
+    /// `kv.set`: fails with an error value when the quota would be exceeded.
+    pub fn kv_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+        let result = self.kv_write(&key, &value);
         self.record(HostCall::KvSet {
             key,
             value: Bytes(value),
             result: result.clone(),
         });
         result
+    }
+
+    /// How many buckets a component may hold open at once (each is a handle in its
+    /// table on either engine); `open` past it is an error value.
+    pub const MAX_OPEN_BUCKETS: u32 = 16;
+
+    /// Keys per page of `list-keys`: a page stays a few hundred bytes on a device.
+    pub const KEYS_PER_PAGE: usize = 16;
+
+    /// The identifiers `open` accepts, each naming the component's one store (its
+    /// `kv` grant): `""` (Wasmtime's default store) and `"default"` (Spin's).
+    pub const STORE_IDENTIFIERS: [&'static str; 2] = ["", "default"];
+
+    /// `wasi:keyvalue/store.open`: a new bucket on the component's store. Returns
+    /// the host's number for it (the handle's representation).
+    pub fn kv_open(&mut self, identifier: String) -> Result<u32, KvError> {
+        let result = if self.grant.kv.is_none() {
+            Err(KvError::AccessDenied)
+        } else if !Self::STORE_IDENTIFIERS.contains(&identifier.as_str()) {
+            Err(KvError::NoSuchStore)
+        } else {
+            match (0..Self::MAX_OPEN_BUCKETS).find(|b| self.buckets & (1 << b) == 0) {
+                Some(b) => {
+                    self.buckets |= 1 << b;
+                    Ok(b)
+                }
+                None => Err(KvError::Other(format!(
+                    "{} buckets are open, the most a component may hold: drop one first",
+                    Self::MAX_OPEN_BUCKETS
+                ))),
+            }
+        };
+        self.record(HostCall::KvOpen {
+            identifier,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// Whether `bucket` is open. An engine's handle table only passes numbers
+    /// `kv_open` gave and `bucket_drop` has not taken back, so this guards against a
+    /// broken engine, not a guest.
+    fn bucket_open(&self, bucket: u32) -> Result<(), KvError> {
+        if bucket < Self::MAX_OPEN_BUCKETS && self.buckets & (1 << bucket) != 0 {
+            Ok(())
+        } else {
+            Err(KvError::Other(format!("bucket {bucket} is not open")))
+        }
+    }
+
+    /// `[method]bucket.get`
+    pub fn bucket_get(&mut self, bucket: u32, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        let result = self
+            .bucket_open(bucket)
+            .map(|()| self.platform.kv_get(&key));
+        self.record(HostCall::BucketGet {
+            bucket,
+            key,
+            result: result.clone().map(|v| v.map(Bytes)),
+        });
+        result
+    }
+
+    /// `[method]bucket.set`: within the `kv` quota, as `kv.set`.
+    pub fn bucket_set(&mut self, bucket: u32, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        let result = self
+            .bucket_open(bucket)
+            .and_then(|()| self.kv_write(&key, &value).map_err(KvError::Other));
+        self.record(HostCall::BucketSet {
+            bucket,
+            key,
+            value: Bytes(value),
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// `[method]bucket.delete`
+    pub fn bucket_delete(&mut self, bucket: u32, key: String) -> Result<(), KvError> {
+        let result = self
+            .bucket_open(bucket)
+            .and_then(|()| self.platform.kv_delete(&key).map_err(KvError::Other));
+        self.record(HostCall::BucketDelete {
+            bucket,
+            key,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// `[method]bucket.exists`
+    pub fn bucket_exists(&mut self, bucket: u32, key: String) -> Result<bool, KvError> {
+        let result = self
+            .bucket_open(bucket)
+            .map(|()| self.platform.kv_get(&key).is_some());
+        self.record(HostCall::BucketExists {
+            bucket,
+            key,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// `[method]bucket.list-keys`: [`Host::KEYS_PER_PAGE`] keys in byte order from
+    /// `cursor`, the number of keys before the page.
+    pub fn bucket_list_keys(
+        &mut self,
+        bucket: u32,
+        cursor: Option<u64>,
+    ) -> Result<KeyPage, KvError> {
+        let result = self.bucket_open(bucket).map(|()| {
+            let skip = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
+            let mut keys = self.platform.kv_keys(skip, Self::KEYS_PER_PAGE + 1);
+            let more = keys.len() > Self::KEYS_PER_PAGE;
+            keys.truncate(Self::KEYS_PER_PAGE);
+            let next = skip.saturating_add(keys.len());
+            KeyPage {
+                keys,
+                cursor: more.then_some(next as u64),
+            }
+        });
+        self.record(HostCall::BucketListKeys {
+            bucket,
+            cursor,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// The component dropped its handle to `bucket`: its number is free again.
+    pub fn bucket_drop(&mut self, bucket: u32) {
+        if bucket < Self::MAX_OPEN_BUCKETS {
+            self.buckets &= !(1 << bucket);
+        }
+        self.record(HostCall::BucketDrop { bucket });
     }
 
     /// `publish.publish`: topics outside the granted prefix get an error value.
@@ -332,6 +564,12 @@ impl Host {
 /// on a gateway and on a device.
 pub fn kv_used_bytes(kv: &BTreeMap<String, Vec<u8>>) -> usize {
     kv.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+/// Up to `take` keys of `kv` after the first `skip`, in byte order: the one paging
+/// rule of every [`Platform`] that keeps kv in a map.
+pub fn kv_keys(kv: &BTreeMap<String, Vec<u8>>, skip: usize, take: usize) -> Vec<String> {
+    kv.keys().skip(skip).take(take).cloned().collect()
 }
 
 /// A simulated platform for hosts and tests: sensors and the clock are fed from
@@ -396,6 +634,13 @@ impl Platform for SimPlatform {
     }
     fn kv_used_bytes(&mut self) -> usize {
         kv_used_bytes(&self.kv)
+    }
+    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
+        self.kv.remove(key);
+        Ok(())
+    }
+    fn kv_keys(&mut self, skip: usize, take: usize) -> Vec<String> {
+        kv_keys(&self.kv, skip, take)
     }
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
         self.published.push((topic.to_string(), payload.to_vec()));

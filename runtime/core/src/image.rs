@@ -42,6 +42,21 @@ pub struct World {
     /// Functions a component must export, by core export name (`on-event`, or
     /// `tern:ruuvi/decode@0.1.0#decode` for a function of an exported interface).
     pub exports: Vec<NamedFunc>,
+    /// The host's resources the functions' handles refer to, numbered by
+    /// `tern_cabi::ResourceId`.
+    pub resources: Vec<Resource>,
+}
+
+/// A resource the host defines (`bucket` of `wasi:keyvalue/store`): what an
+/// `own<bucket>` or `borrow<bucket>` of a description names, in a world's or an
+/// image's list (each numbers its own, so two descriptions are compared by these).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// The interface that defines it, as a core import module names it
+    /// (`wasi:keyvalue/store@0.2.0-draft`).
+    pub interface: String,
+    /// The resource's name in that interface (`bucket`).
+    pub name: String,
 }
 
 /// A function the host provides: an interface's function.
@@ -77,6 +92,15 @@ impl World {
     pub fn export(&self, name: &str) -> Option<&NamedFunc> {
         self.exports.iter().find(|f| f.name == name)
     }
+
+    /// The id of the host resource `name` of `interface`, if the world has it.
+    pub fn resource(&self, interface: &str, name: &str) -> Option<tern_cabi::ResourceId> {
+        self.resources
+            .iter()
+            .position(|r| r.interface == interface && r.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(tern_cabi::ResourceId)
+    }
 }
 
 /// The `tern:edge@0.1.0` world `component`, as `tern-wit` describes it from
@@ -101,7 +125,7 @@ pub fn tern_edge() -> World {
 }
 
 /// Bumped whenever the meaning of an image changes; a device refuses another.
-pub const IMAGE_VERSION: u16 = 1;
+pub const IMAGE_VERSION: u16 = 2;
 
 /// A component taken apart for an engine that runs core wasm only.
 ///
@@ -122,6 +146,11 @@ pub struct DeviceImage<M = Vec<u8>> {
     /// What the image exports: component functions by name (`on-event`,
     /// `tern:ruuvi/decode@0.1.0#decode`).
     pub exports: Vec<Export>,
+    /// The host resources the types' handles name, by `tern_cabi::ResourceId`.
+    pub resources: Vec<Resource>,
+    /// How many resource-handle tables the image's lowerings use: one per component
+    /// instance, so that a component can use only the handles it was given.
+    pub tables: u32,
 }
 
 /// One definition; each appends one item to its index space.
@@ -170,6 +199,11 @@ pub enum CoreFunc {
         func: u32,
         /// Memory and `cabi_realloc` (a lowering has no post-return).
         options: CanonOptions,
+        /// The handle table of the component instance that lowers it: where the
+        /// handles it passes are looked up and those it receives are put (below
+        /// [`DeviceImage::tables`]). A resource's `canon resource.drop` is the
+        /// lowering of the host's `[resource-drop]<name>` function.
+        table: u32,
     },
 }
 
@@ -252,6 +286,11 @@ pub enum ImageError {
         /// The step.
         step: usize,
     },
+    /// A handle type names a resource the image does not list.
+    UnknownResource {
+        /// The resource id.
+        resource: u32,
+    },
     /// Two exports share a name.
     DuplicateExport {
         /// The name.
@@ -276,6 +315,10 @@ impl core::fmt::Display for ImageError {
                 f,
                 "device image step {step} has a function type the image's type description does not have"
             ),
+            ImageError::UnknownResource { resource } => write!(
+                f,
+                "device image types name resource {resource}, which its resource list does not have"
+            ),
             ImageError::DuplicateExport { name } => {
                 write!(f, "device image exports `{name}` twice")
             }
@@ -292,6 +335,13 @@ impl<M> DeviceImage<M> {
             return Err(ImageError::Version {
                 found: self.version,
             });
+        }
+        for node in self.types.nodes() {
+            if let tern_cabi::TypeNode::Own(r) | tern_cabi::TypeNode::Borrow(r) = node
+                && r.0 as usize >= self.resources.len()
+            {
+                return Err(ImageError::UnknownResource { resource: r.0 });
+            }
         }
         let mut n = IndexSpaces::default();
         for (step, s) in self.steps.iter().enumerate() {
@@ -335,8 +385,13 @@ impl<M> DeviceImage<M> {
                 Step::CoreFunc(CoreFunc::Export(e)) => {
                     need("instance", e.instance, n.instances)?;
                 }
-                Step::CoreFunc(CoreFunc::Lower { func, options: o }) => {
+                Step::CoreFunc(CoreFunc::Lower {
+                    func,
+                    options: o,
+                    table,
+                }) => {
                     need("func", *func, n.funcs)?;
+                    need("handle table", *table, self.tables)?;
                     options(o, &n)?;
                 }
                 Step::Memory(e) | Step::Table(e) | Step::Global(e) => {

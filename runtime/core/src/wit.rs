@@ -15,7 +15,7 @@ pub const WIT_TEXT: &str = include_str!("../../wit/tern-edge.wit");
 
 /// The WASI packages `tern-edge.wit`'s world `runtime` imports from (`runtime/wit/deps`),
 /// as (path, text), each before the packages that use it.
-pub const WASI_WIT: [(&str, &str); 2] = [
+pub const WASI_WIT: [(&str, &str); 3] = [
     (
         "runtime/wit/deps/wasi-logging/logging.wit",
         include_str!("../../wit/deps/wasi-logging/logging.wit"),
@@ -23,6 +23,10 @@ pub const WASI_WIT: [(&str, &str); 2] = [
     (
         "runtime/wit/deps/wasi-clocks/clocks.wit",
         include_str!("../../wit/deps/wasi-clocks/clocks.wit"),
+    ),
+    (
+        "runtime/wit/deps/wasi-keyvalue/store.wit",
+        include_str!("../../wit/deps/wasi-keyvalue/store.wit"),
     ),
 ];
 
@@ -47,11 +51,14 @@ pub enum Interface {
     /// `wasi:clocks/monotonic-clock`: the `clock` capability through WASI's
     /// interface.
     WasiMonotonicClock,
+    /// `wasi:keyvalue/store`: the `kv` capability through WASI's interface (the
+    /// component's one store as a bucket).
+    WasiKeyvalueStore,
 }
 
 impl Interface {
     /// Every host interface, in the order of world `runtime`: `tern:edge`'s, then WASI's.
-    pub const ALL: [Interface; 8] = [
+    pub const ALL: [Interface; 9] = [
         Interface::Log,
         Interface::Clock,
         Interface::Sensors,
@@ -60,6 +67,7 @@ impl Interface {
         Interface::Publish,
         Interface::WasiLogging,
         Interface::WasiMonotonicClock,
+        Interface::WasiKeyvalueStore,
     ];
 
     /// The interface's name: for `tern:edge`'s, the WIT name a grant uses, such as
@@ -74,17 +82,20 @@ impl Interface {
             Interface::Publish => "publish",
             Interface::WasiLogging => "wasi:logging/logging",
             Interface::WasiMonotonicClock => "wasi:clocks/monotonic-clock",
+            Interface::WasiKeyvalueStore => "wasi:keyvalue/store",
         }
     }
 
     /// The capability a grant names for this interface: a grant is of capabilities,
     /// and a WASI interface is another way to reach one (`wasi:logging/logging`
-    /// is `log`, `wasi:clocks/monotonic-clock` is `clock`). A board that offers the
+    /// is `log`, `wasi:clocks/monotonic-clock` is `clock`, `wasi:keyvalue/store` is
+    /// `kv`). A board that offers the
     /// capability offers both interfaces; one that does not, neither.
     pub const fn capability(self) -> Interface {
         match self {
             Interface::WasiLogging => Interface::Log,
             Interface::WasiMonotonicClock => Interface::Clock,
+            Interface::WasiKeyvalueStore => Interface::Kv,
             other => other,
         }
     }
@@ -100,6 +111,7 @@ impl Interface {
             Interface::Publish => "tern:edge/publish@0.1.0",
             Interface::WasiLogging => "wasi:logging/logging@0.1.0-draft",
             Interface::WasiMonotonicClock => "wasi:clocks/monotonic-clock@0.2.0",
+            Interface::WasiKeyvalueStore => "wasi:keyvalue/store@0.2.0-draft",
         }
     }
 

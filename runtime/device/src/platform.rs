@@ -98,6 +98,15 @@ impl<I: Io> Platform for DevicePlatform<I> {
         tern_core::host::kv_used_bytes(&self.kv)
     }
 
+    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
+        self.kv.remove(key);
+        Ok(())
+    }
+
+    fn kv_keys(&mut self, skip: usize, take: usize) -> Vec<String> {
+        tern_core::host::kv_keys(&self.kv, skip, take)
+    }
+
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
         // The board has no message broker: a published message is logged.
         defmt::info!("publish {=str}: {=usize} bytes", topic, payload.len());

@@ -95,6 +95,12 @@ impl Platform for SharedSim {
     fn kv_used_bytes(&mut self) -> usize {
         self.with(|s| s.kv_used_bytes())
     }
+    fn kv_delete(&mut self, key: &str) -> Result<(), String> {
+        self.with(|s| s.kv_delete(key))
+    }
+    fn kv_keys(&mut self, skip: usize, take: usize) -> Vec<String> {
+        self.with(|s| s.kv_keys(skip, take))
+    }
     fn publish(&mut self, topic: &str, payload: &[u8]) -> Result<(), String> {
         self.with(|s| s.publish(topic, payload))
     }

@@ -207,7 +207,9 @@ pub fn default_capabilities(imports: &[Interface]) -> Grant {
             Interface::Kv => g.kv = Some(4096),
             Interface::Publish => g.publish = Some(String::new()),
             // `capability` gives tern:edge's interfaces only.
-            Interface::WasiLogging | Interface::WasiMonotonicClock => {}
+            Interface::WasiLogging
+            | Interface::WasiMonotonicClock
+            | Interface::WasiKeyvalueStore => {}
         }
     }
     g

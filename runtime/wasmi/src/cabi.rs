@@ -75,27 +75,40 @@ pub(crate) struct GuestMemory<'a> {
     ctx: StoreContextMut<'a, StoreData>,
     memory: Option<wasmi::Memory>,
     realloc: Option<Realloc>,
+    /// The instance's handle table (an index into the store's).
+    table: u32,
 }
 
 impl<'a> GuestMemory<'a> {
-    /// `memory` and `realloc` in `ctx`'s store.
+    /// `memory` and `realloc` in `ctx`'s store, handles in the store's `table`.
     pub(crate) fn new(
         ctx: StoreContextMut<'a, StoreData>,
         memory: Option<wasmi::Memory>,
         realloc: Option<Realloc>,
+        table: u32,
     ) -> GuestMemory<'a> {
         GuestMemory {
             ctx,
             memory,
             realloc,
+            table,
         }
     }
 
     /// The memory and allocator a core module's component exports (`memory`,
-    /// `cabi_realloc`), kept in the store's data once instantiated.
+    /// `cabi_realloc`), kept in the store's data once instantiated; the store's one
+    /// handle table.
     fn of_store(ctx: StoreContextMut<'a, StoreData>) -> GuestMemory<'a> {
         let (memory, realloc) = (ctx.data().memory, ctx.data().realloc);
-        GuestMemory::new(ctx, memory, realloc)
+        GuestMemory::new(ctx, memory, realloc, 0)
+    }
+
+    fn handles(&mut self) -> Result<&mut crate::handles::HandleTable, Trap> {
+        self.ctx
+            .data_mut()
+            .handles
+            .get_mut(self.table as usize)
+            .ok_or_else(|| Trap(wasmi::Error::new("the instance has no handle table")))
     }
 
     fn memory(&self) -> Result<wasmi::Memory, Trap> {
@@ -148,6 +161,26 @@ impl tern_cabi::Memory for GuestMemory<'_> {
             new_size as i32,
         );
         Ok(realloc.call(&mut self.ctx, args)? as u32)
+    }
+
+    fn lift_own(&mut self, resource: tern_cabi::ResourceId, index: u32) -> Result<u32, Trap> {
+        Ok(self.handles()?.remove_own(resource, index)?)
+    }
+
+    fn lift_borrow(&mut self, resource: tern_cabi::ResourceId, index: u32) -> Result<u32, Trap> {
+        Ok(self.handles()?.rep(resource, index)?)
+    }
+
+    fn lower_own(&mut self, resource: tern_cabi::ResourceId, rep: u32) -> Result<u32, Trap> {
+        Ok(self.handles()?.insert_own(resource, rep)?)
+    }
+
+    fn lower_borrow(&mut self, _resource: tern_cabi::ResourceId, _rep: u32) -> Result<u32, Trap> {
+        // A host passes no borrowed handles to a component: a world or image whose
+        // exports take handles is refused before it runs.
+        Err(Trap(wasmi::Error::new(
+            "a borrowed handle cannot be passed to a component",
+        )))
     }
 }
 
@@ -208,15 +241,18 @@ pub(crate) enum MemSource {
     /// A core module's own `memory` and `cabi_realloc`, kept in the store's data
     /// once it is instantiated (the module imports the function before they exist).
     Store,
-    /// Given by a device image's `canon lower`.
-    Fixed(Option<wasmi::Memory>, Option<Realloc>),
+    /// Given by a device image's `canon lower`, with the lowering instance's handle
+    /// table.
+    Fixed(Option<wasmi::Memory>, Option<Realloc>, u32),
 }
 
 impl MemSource {
     fn of<'a>(self, ctx: StoreContextMut<'a, StoreData>) -> GuestMemory<'a> {
         match self {
             MemSource::Store => GuestMemory::of_store(ctx),
-            MemSource::Fixed(memory, realloc) => GuestMemory::new(ctx, memory, realloc),
+            MemSource::Fixed(memory, realloc, table) => {
+                GuestMemory::new(ctx, memory, realloc, table)
+            }
         }
     }
 }
@@ -469,7 +505,7 @@ impl Export {
         let flat = self.abi.lower_params(
             types,
             args,
-            &mut GuestMemory::new(store.as_context_mut(), memory, realloc),
+            &mut GuestMemory::new(store.as_context_mut(), memory, realloc, 0),
         )?;
         let mut params: [wasmi::Val; tern_cabi::MAX_FLAT_PARAMS] =
             core::array::from_fn(|_| wasmi::Val::I32(0));
@@ -484,7 +520,7 @@ impl Export {
         let val = self.abi.lift_result(
             types,
             &flat_results[..n],
-            &mut GuestMemory::new(store.as_context_mut(), memory, realloc),
+            &mut GuestMemory::new(store.as_context_mut(), memory, realloc, 0),
         )?;
         if let Some(post) = self.post_return {
             post.call(&mut store, &results[..n], &mut [])?;

@@ -21,7 +21,7 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use tern_cabi::{FuncAbi, TypeId, Types};
+use tern_cabi::{FuncAbi, ResourceId, TypeId, Types};
 use tern_core::abi::check_import;
 use tern_core::edge::EdgeFn;
 use tern_core::image::{self, CanonOptions, CoreFunc, CoreInstance, CoreItem, Func, Step};
@@ -51,6 +51,8 @@ pub(crate) struct Plan {
     /// How many memories and tables its modules define and import.
     pub(crate) memories: usize,
     pub(crate) tables: usize,
+    /// How many resource-handle tables its component instances have.
+    pub(crate) handle_tables: usize,
 }
 
 /// A component function, as the plan calls it.
@@ -68,15 +70,44 @@ fn invalid(what: impl Into<String>) -> Error {
 /// A function's parameter and result types.
 type Signature<'a> = (&'a [TypeId], Option<TypeId>);
 
-/// Whether function `a` (its types in `at`) has the type of function `b` (in `bt`).
-fn same_func(at: &Types, a: Signature<'_>, bt: &Types, b: Signature<'_>) -> bool {
+/// Whether function `a` (its types in `at`) has the type of function `b` (in `bt`),
+/// `resources` deciding whether a resource of `at`'s handles is one of `bt`'s.
+fn same_func(
+    at: &Types,
+    a: Signature<'_>,
+    bt: &Types,
+    b: Signature<'_>,
+    resources: &dyn Fn(ResourceId, ResourceId) -> bool,
+) -> bool {
     a.0.len() == b.0.len()
-        && a.0.iter().zip(b.0).all(|(x, y)| at.same(*x, bt, *y))
+        && a.0
+            .iter()
+            .zip(b.0)
+            .all(|(x, y)| at.same_with(*x, bt, *y, resources))
         && match (a.1, b.1) {
             (None, None) => true,
-            (Some(x), Some(y)) => at.same(x, bt, y),
+            (Some(x), Some(y)) => at.same_with(x, bt, y, resources),
             _ => false,
         }
+}
+
+/// Whether resource `r` of an image's list is the world's resource `w`: the same
+/// interface (any patch release of a WASI 0.2 interface, as imports match) and name.
+fn same_resource(
+    image: &[image::Resource],
+    world: &[image::Resource],
+    r: ResourceId,
+    w: ResourceId,
+) -> bool {
+    match (image.get(r.0 as usize), world.get(w.0 as usize)) {
+        (Some(r), Some(w)) => {
+            r.name == w.name
+                && tern_core::Interface::from_import_module(&r.interface).is_some()
+                && tern_core::Interface::from_import_module(&r.interface)
+                    == tern_core::Interface::from_import_module(&w.interface)
+        }
+        _ => false,
+    }
 }
 
 impl Plan {
@@ -139,11 +170,13 @@ impl Plan {
                             name: h.name.clone(),
                         })?;
                     let (ours, theirs) = (&h.ty, &want.ty);
+                    let resources = |r, w| same_resource(&image.resources, &world.resources, r, w);
                     if !same_func(
                         &types,
                         (&ours.params, ours.result),
                         &world.types,
                         (&theirs.params, theirs.result),
+                        &resources,
                     ) {
                         return Err(Error::TypeMismatch {
                             item,
@@ -191,6 +224,7 @@ impl Plan {
                 (abi.params(), abi.result()),
                 &world.types,
                 (want.params(), want.result()),
+                &|_, _| false,
             ) {
                 return Err(Error::TypeMismatch {
                     item: name.into(),
@@ -211,6 +245,7 @@ impl Plan {
             instances,
             memories,
             tables,
+            handle_tables: image.tables as usize,
         })
     }
 
@@ -275,9 +310,13 @@ impl Plan {
                         .ok_or_else(|| broken(&format!("no function `{}` to alias", e.name)))?;
                     rt.core_funcs.push(f);
                 }
-                Step::CoreFunc(CoreFunc::Lower { func, options }) => {
+                Step::CoreFunc(CoreFunc::Lower {
+                    func,
+                    options,
+                    table,
+                }) => {
                     let caller = rt.options(store, options).map_err(&broken)?;
-                    let mem = MemSource::Fixed(caller.memory, caller.realloc);
+                    let mem = MemSource::Fixed(caller.memory, caller.realloc, *table);
                     let f = match rt.funcs.get(*func as usize) {
                         Some(RtFunc::Host(i)) => match self.funcs.get(*i) {
                             Some(PlanFunc::Host(imp)) => cabi::host_func(store, imp.clone(), mem),

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod cabi;
+mod handles;
 mod image;
 pub mod memory;
 
@@ -42,6 +43,8 @@ pub struct StoreData {
     limiter: Limiter,
     memory: Option<Memory>,
     realloc: Option<cabi::Realloc>,
+    /// One resource-handle table per component instance.
+    handles: Vec<handles::HandleTable>,
 }
 
 /// Grows memory and tables up to the limits, and traps (recording why) beyond them.
@@ -111,6 +114,8 @@ pub struct WasmiEngine {
 pub(crate) struct EngineWorld {
     /// The functions a component may import (the world's types are in `types`).
     imports: Vec<tern_core::image::HostFunc>,
+    /// The host resources the world's handles name.
+    pub(crate) resources: Vec<tern_core::image::Resource>,
     pub(crate) types: Arc<Types>,
     /// `init`, `on-event`, `health-check`: their calling conventions (which hold
     /// their types).
@@ -133,6 +138,7 @@ impl EngineWorld {
         // Only what a load needs stays on the heap, the types once.
         Ok(EngineWorld {
             imports: world.imports,
+            resources: world.resources,
             types: Arc::new(world.types),
             exports,
         })
@@ -276,6 +282,7 @@ impl WasmiEngine {
             },
             memory: None,
             realloc: None,
+            handles: Vec::new(),
         };
         let mut store = Store::new(&self.engine, data);
         store.limiter(|d| &mut d.limiter);
@@ -513,6 +520,14 @@ impl tern_core::Engine for WasmiEngine {
             0
         };
         let mut store = self.store(host, (instances, memories + lent, tables))?;
+        let handle_tables = match &component.kind {
+            Kind::Module { .. } => 1,
+            Kind::Image(plan) => plan.handle_tables,
+        };
+        store
+            .data_mut()
+            .handles
+            .resize_with(handle_tables, Default::default);
         let too_small = |_| Error::MemoryLimit {
             limit_bytes: self.limits.memory_bytes,
         };

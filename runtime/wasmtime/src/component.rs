@@ -128,8 +128,23 @@ pub(crate) fn imports(
                                 ifaces.push(iface);
                             }
                         }
-                        ComponentEntityType::Type { referenced, .. }
-                            if !matches!(referenced, ComponentAnyTypeId::Resource(_)) => {}
+                        // A resource type: one the host defines in this interface
+                        // (it has a `[resource-drop]`), granted with the interface.
+                        ComponentEntityType::Type {
+                            referenced: ComponentAnyTypeId::Resource(_),
+                            ..
+                        } => {
+                            let iface =
+                                check_import(&name, &format!("[resource-drop]{item}"), grant)
+                                    .map_err(|e| match e {
+                                        Error::UnknownImport { .. } => unknown(&name, item),
+                                        e => e,
+                                    })?;
+                            if !ifaces.contains(&iface) {
+                                ifaces.push(iface);
+                            }
+                        }
+                        ComponentEntityType::Type { .. } => {}
                         _ => return Err(unknown(&name, item)),
                     }
                 }

@@ -186,12 +186,15 @@ mod tests {
 
         // A device image: each module under wasmi's features; never on Wasmtime.
         let image = |modules: Vec<Vec<u8>>| {
+            let world = tern_core::image::tern_edge();
             tern_core::image::encode(&tern_core::image::DeviceImage {
                 version: tern_core::image::IMAGE_VERSION,
-                types: tern_core::image::tern_edge().types,
+                types: world.types,
                 modules,
                 steps: Vec::new(),
                 exports: Vec::new(),
+                resources: world.resources,
+                tables: 0,
             })
         };
         let plain = image(vec![b"\0asm\x01\0\0\0".to_vec()]);

@@ -71,6 +71,73 @@ impl crate::bindings::wasi::clocks::monotonic_clock::Host for Ctx {
     }
 }
 
+use crate::bindings::wasi::keyvalue::store as kv;
+use wasmtime::component::Resource;
+
+/// tern-core's `KvError` as the interface's `error`.
+fn kv_error(e: tern_core::host::KvError) -> kv::Error {
+    use tern_core::host::KvError as E;
+    match e {
+        E::NoSuchStore => kv::Error::NoSuchStore,
+        E::AccessDenied => kv::Error::AccessDenied,
+        E::Other(s) => kv::Error::Other(s),
+    }
+}
+
+// A bucket handle's representation is the host's number for the bucket
+// (`Host::kv_open`), as on wasmi: Wasmtime keeps the guest's handle table.
+impl kv::Host for Ctx {
+    fn open(&mut self, identifier: String) -> Result<Resource<kv::Bucket>, kv::Error> {
+        self.host
+            .kv_open(identifier)
+            .map(Resource::new_own)
+            .map_err(kv_error)
+    }
+}
+
+impl kv::HostBucket for Ctx {
+    fn get(
+        &mut self,
+        bucket: Resource<kv::Bucket>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, kv::Error> {
+        self.host.bucket_get(bucket.rep(), key).map_err(kv_error)
+    }
+    fn set(
+        &mut self,
+        bucket: Resource<kv::Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), kv::Error> {
+        self.host
+            .bucket_set(bucket.rep(), key, value)
+            .map_err(kv_error)
+    }
+    fn delete(&mut self, bucket: Resource<kv::Bucket>, key: String) -> Result<(), kv::Error> {
+        self.host.bucket_delete(bucket.rep(), key).map_err(kv_error)
+    }
+    fn exists(&mut self, bucket: Resource<kv::Bucket>, key: String) -> Result<bool, kv::Error> {
+        self.host.bucket_exists(bucket.rep(), key).map_err(kv_error)
+    }
+    fn list_keys(
+        &mut self,
+        bucket: Resource<kv::Bucket>,
+        cursor: Option<u64>,
+    ) -> Result<kv::KeyResponse, kv::Error> {
+        self.host
+            .bucket_list_keys(bucket.rep(), cursor)
+            .map(|page| kv::KeyResponse {
+                keys: page.keys,
+                cursor: page.cursor,
+            })
+            .map_err(kv_error)
+    }
+    fn drop(&mut self, bucket: Resource<kv::Bucket>) -> wasmtime::Result<()> {
+        self.host.bucket_drop(bucket.rep());
+        Ok(())
+    }
+}
+
 impl wit::publish::Host for Ctx {
     fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), String> {
         self.host.publish(topic, payload)

@@ -397,6 +397,9 @@ fn link(linker: &mut Linker<Ctx>, iface: Interface) -> wasmtime::Result<()> {
         Interface::WasiMonotonicClock => {
             bindings::wasi::clocks::monotonic_clock::add_to_linker::<Ctx, D>(linker, |c| c)
         }
+        Interface::WasiKeyvalueStore => {
+            bindings::wasi::keyvalue::store::add_to_linker::<Ctx, D>(linker, |c| c)
+        }
     }
 }
 
@@ -565,6 +568,12 @@ fn wasmtime_abi_fault(message: &str) -> Option<AbiFault> {
         {
             AbiFault::InvalidUtf8
         }
+        // Resource handles (`vm/component/handle_table.rs`, `resources.rs`).
+        m if m.starts_with("unknown handle index ") => AbiFault::UnknownHandle,
+        m if m.starts_with("handle index ") && m.contains(" used with the wrong type") => {
+            AbiFault::HandleType
+        }
+        m if m.starts_with("cannot allocate another handle") => AbiFault::HandleTableFull,
         _ => return None,
     })
 }

@@ -10,11 +10,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use tern_cabi::{FuncAbi, FuncType, TypeError, TypeId, TypeNode, Types, TypesBuilder};
-use tern_core::image::{HostFunc, NamedFunc, World};
+use tern_cabi::{FuncAbi, FuncType, ResourceId, TypeError, TypeId, TypeNode, Types, TypesBuilder};
+use tern_core::image::{HostFunc, NamedFunc, Resource, World};
 use wit_parser::{
-    Function, FunctionKind, Handle, InterfaceId, LiftLowerAbi, ManglingAndAbi, Resolve, Type,
-    TypeDefKind, TypeOwner, WasmExport, WasmExportKind, WasmImport, WorldId, WorldItem, WorldKey,
+    Function, FunctionKind, Handle, InterfaceId, LiftLowerAbi, ManglingAndAbi, Resolve,
+    ResourceIntrinsic, Type, TypeDefKind, TypeOwner, WasmExport, WasmExportKind, WasmImport,
+    WorldId, WorldItem, WorldKey,
 };
 
 /// The mangling wit-bindgen uses for core modules and wit-component expects of them
@@ -79,9 +80,10 @@ impl fmt::Display for Place {
 pub enum Unsupported {
     /// A handle to a resource the component itself defines (an exported interface's).
     GuestResource,
-    /// A handle to a resource the host defines (an imported interface's): the ABI
-    /// could carry it, but no Tern engine keeps a handle table yet.
+    /// A handle to a resource no imported interface defines (a world-level resource).
     HostResource,
+    /// A handle in an exported function: a host passes no resources to a component.
+    ExportedHandle,
     /// `stream<T>`.
     Stream,
     /// `future<T>`.
@@ -106,11 +108,15 @@ impl fmt::Display for Unsupported {
         match self {
             Unsupported::GuestResource => f.write_str(
                 "handles to resources the component defines are not supported: Tern engines keep \
-                 no resource tables (pass the resource's data instead)",
+                 handle tables for the host's resources only (pass the resource's data instead)",
             ),
             Unsupported::HostResource => f.write_str(
-                "handles to host resources are not supported yet: Tern engines keep no resource \
-                 tables (pass an id instead)",
+                "it is a resource no imported interface defines: Tern's hosts define resources \
+                 in interfaces only",
+            ),
+            Unsupported::ExportedHandle => f.write_str(
+                "a Tern host passes no resource handles to a component's exports (pass the \
+                 resource's data instead)",
             ),
             Unsupported::Stream | Unsupported::Future | Unsupported::ErrorContext => f.write_str(
                 "it belongs to the component model's async ABI, which Tern does not run (use a \
@@ -124,7 +130,8 @@ impl fmt::Display for Unsupported {
                 "maps are not in the canonical ABI Tern implements (use a list of tuples)",
             ),
             Unsupported::Resource => f.write_str(
-                "resource handles are not supported yet: Tern engines keep no resource tables",
+                "resource handles cross between a component and its host only: a function one \
+                 component lifts for another cannot take or return them",
             ),
             Unsupported::Unresolved => {
                 f.write_str("it is not resolved (describe a `Resolve`'s world)")
@@ -197,8 +204,8 @@ impl fmt::Display for DescribeError {
             ),
             DescribeError::ResourceFunction { func, resource } => write!(
                 f,
-                "{func} belongs to resource `{resource}`: resources are not supported yet \
-                 (Tern engines keep no resource tables)"
+                "{func} belongs to resource `{resource}`, which the component defines: Tern \
+                 engines keep handle tables for the host's resources only"
             ),
             DescribeError::Limit { func, error } => write!(f, "{func}: {error}"),
             DescribeError::Duplicate { func } => {
@@ -225,8 +232,12 @@ struct Refusal {
 /// the world's order, at the core names wit-bindgen gives them.
 ///
 /// Type aliases (`type x = y`, `use`) describe as their target; equal types share
-/// one node. Refused: resources and their handles (those the component defines, and
-/// for now those of the host too), `async` functions, `stream`, `future`,
+/// one node. The resources of imported interfaces are the host's: numbered in
+/// [`World::resources`] in the order handles to them appear, their methods imported
+/// at their core names (`[method]bucket.get`), and each with the `[resource-drop]`
+/// function a core module imports for `canon resource.drop`. Refused: resources the
+/// component defines and handles to them, handles in exported functions, `async`
+/// functions, `stream`, `future`,
 /// `error-context`, fixed-length lists, `map`, `flags` of more than 32 members, and
 /// types past `tern-cabi`'s limits ([`DescribeError`]).
 pub fn describe_world(resolve: &Resolve, world: WorldId) -> Result<World, DescribeError> {
@@ -239,16 +250,67 @@ pub fn describe_world(resolve: &Resolve, world: WorldId) -> Result<World, Descri
             _ => None,
         })
         .collect();
+    let imported: HashMap<InterfaceId, String> = w
+        .imports
+        .iter()
+        .filter_map(|(key, item)| match item {
+            WorldItem::Interface { id, .. } => Some((*id, resolve.name_world_key(key))),
+            _ => None,
+        })
+        .collect();
     let mut d = Describer {
         resolve,
         exported,
+        imported,
         builder: TypesBuilder::new(),
         cache: HashMap::new(),
         types: None,
+        resources: Vec::new(),
+        resource_ids: HashMap::new(),
+        direction: Direction::Import,
     };
     let mut imports: Vec<HostFunc> = Vec::new();
     let mut exports: Vec<NamedFunc> = Vec::new();
     for (key, item) in &w.imports {
+        // Each resource the interface defines: its `[resource-drop]`, an owned handle
+        // in, nothing out.
+        if let WorldItem::Interface { id, .. } = item {
+            for ty in resolve.interfaces[*id].types.values() {
+                if !matches!(resolve.types[*ty].kind, TypeDefKind::Resource) {
+                    continue;
+                }
+                let resource = d.resource(*ty).map_err(|what| DescribeError::Unsupported {
+                    func: FuncName {
+                        direction: Direction::Import,
+                        interface: Some(resolve.name_world_key(key)),
+                        name: format!(
+                            "[resource-drop]{}",
+                            resolve.types[*ty].name.as_deref().unwrap_or("?")
+                        ),
+                    },
+                    place: Place::Param("self".into()),
+                    ty: d.type_name(&Type::Id(*ty)),
+                    what,
+                })?;
+                let own = d.builder.add(TypeNode::Own(resource));
+                let (module, field) = resolve.wasm_import_name(
+                    MANGLING,
+                    WasmImport::ResourceIntrinsic {
+                        interface: Some(key),
+                        resource: *ty,
+                        intrinsic: ResourceIntrinsic::ImportedDrop,
+                    },
+                );
+                imports.push(HostFunc {
+                    interface: module,
+                    name: field,
+                    ty: FuncType {
+                        params: vec![own],
+                        result: None,
+                    },
+                });
+            }
+        }
         for (interface, func) in functions(resolve, key, item) {
             let name = FuncName {
                 direction: Direction::Import,
@@ -271,6 +333,7 @@ pub fn describe_world(resolve: &Resolve, world: WorldId) -> Result<World, Descri
             });
         }
     }
+    d.direction = Direction::Export;
     for (key, item) in &w.exports {
         for (interface, func) in functions(resolve, key, item) {
             let name = FuncName {
@@ -294,12 +357,14 @@ pub fn describe_world(resolve: &Resolve, world: WorldId) -> Result<World, Descri
         }
     }
     let name = world_name(resolve, world);
+    let resources = std::mem::take(&mut d.resources);
     let types = d.finish(&name)?;
     Ok(World {
         name,
         types,
         imports,
         exports,
+        resources,
     })
 }
 
@@ -340,10 +405,18 @@ struct Describer<'a> {
     resolve: &'a Resolve,
     /// Interfaces the world exports: the resources they define are the component's.
     exported: HashSet<InterfaceId>,
+    /// Interfaces the world imports, with their core import module names: the
+    /// resources they define are the host's.
+    imported: HashMap<InterfaceId, String>,
     builder: TypesBuilder,
     cache: HashMap<wit_parser::TypeId, TypeId>,
     /// The table as validated after the last function.
     types: Option<Types>,
+    /// The host's resources handles refer to, by `ResourceId`.
+    resources: Vec<Resource>,
+    resource_ids: HashMap<wit_parser::TypeId, ResourceId>,
+    /// Whether the function being described is imported or exported.
+    direction: Direction,
 }
 
 impl Describer<'_> {
@@ -358,10 +431,15 @@ impl Describer<'_> {
                 return Err(DescribeError::Async { func: name.clone() });
             }
             FunctionKind::Method(r) | FunctionKind::Static(r) | FunctionKind::Constructor(r) => {
-                return Err(DescribeError::ResourceFunction {
-                    func: name.clone(),
-                    resource: self.type_name(&Type::Id(*r)),
-                });
+                // A host resource's function is a host function like any other (its
+                // `self` and results are handles in its type); the component's are
+                // refused.
+                if self.direction == Direction::Export || self.resource(*r).is_err() {
+                    return Err(DescribeError::ResourceFunction {
+                        func: name.clone(),
+                        resource: self.type_name(&Type::Id(*r)),
+                    });
+                }
             }
         }
         let refused = |place: Place| {
@@ -482,12 +560,18 @@ impl Describer<'_> {
                 err: self.opt(&r.err)?,
             },
             TypeDefKind::List(t) => TypeNode::List(self.ty(t)?),
-            TypeDefKind::Handle(Handle::Own(r) | Handle::Borrow(r)) => {
-                let what = self.resource_kind(*r);
-                return Err(self.refuse(&me, what));
+            TypeDefKind::Handle(h @ (Handle::Own(r) | Handle::Borrow(r))) => {
+                if self.direction == Direction::Export {
+                    return Err(self.refuse(&me, Unsupported::ExportedHandle));
+                }
+                let resource = self.resource(*r).map_err(|what| self.refuse(&me, what))?;
+                match h {
+                    Handle::Own(_) => TypeNode::Own(resource),
+                    Handle::Borrow(_) => TypeNode::Borrow(resource),
+                }
             }
             TypeDefKind::Resource => {
-                let what = self.resource_kind(id);
+                let what = self.resource(id).err().unwrap_or(Unsupported::Resource);
                 return Err(self.refuse(&me, what));
             }
             TypeDefKind::Future(_) => return Err(self.refuse(&me, Unsupported::Future)),
@@ -504,15 +588,34 @@ impl Describer<'_> {
         Ok(t)
     }
 
-    /// Whether resource `r` (through any aliases) is the component's or the host's.
-    fn resource_kind(&self, mut r: wit_parser::TypeId) -> Unsupported {
+    /// Resource `r` (through any aliases) as the host's resource it is, numbered in
+    /// [`World::resources`]; why not, if it is the component's or no imported
+    /// interface's.
+    fn resource(&mut self, mut r: wit_parser::TypeId) -> Result<ResourceId, Unsupported> {
         while let TypeDefKind::Type(Type::Id(next)) = self.resolve.types[r].kind {
             r = next;
         }
-        match self.resolve.types[r].owner {
-            TypeOwner::Interface(i) if self.exported.contains(&i) => Unsupported::GuestResource,
-            _ => Unsupported::HostResource,
+        if let Some(id) = self.resource_ids.get(&r) {
+            return Ok(*id);
         }
+        let module = match self.resolve.types[r].owner {
+            TypeOwner::Interface(i) if self.exported.contains(&i) => {
+                return Err(Unsupported::GuestResource);
+            }
+            TypeOwner::Interface(i) => self
+                .imported
+                .get(&i)
+                .cloned()
+                .ok_or(Unsupported::HostResource)?,
+            _ => return Err(Unsupported::HostResource),
+        };
+        let id = ResourceId(count(self.resources.len()));
+        self.resources.push(Resource {
+            interface: module,
+            name: self.resolve.types[r].name.clone().unwrap_or_default(),
+        });
+        self.resource_ids.insert(r, id);
+        Ok(id)
     }
 
     fn refuse(&self, t: &Type, what: Unsupported) -> Refusal {

@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
-use tern_cabi::{FuncAbi, FuncType, TypeError, TypeId, TypeNode, TypesBuilder};
+use tern_cabi::{FuncAbi, FuncType, ResourceId, TypeError, TypeId, TypeNode, TypesBuilder};
 use tern_core::bundle::EngineKind;
 use tern_core::features::{UnsupportedFeature, ValidationError};
 use tern_core::image::{
     CanonOptions, CoreExport, CoreFunc, CoreInstance, CoreItem, DeviceImage, Export, Func,
-    HostFunc, IMAGE_VERSION, ImageError, IndexSpaces, Step,
+    HostFunc, IMAGE_VERSION, ImageError, IndexSpaces, Resource, Step,
 };
 use wasmparser::component_types::{
     ComponentAnyTypeId, ComponentDefinedType, ComponentDefinedTypeId, ComponentEntityType,
@@ -187,10 +187,10 @@ impl fmt::Display for ImageBuildError {
             ),
             E::Builtin { name } => write!(
                 f,
-                "the component uses `canon {name}`: Tern implements `canon lift` and `canon \
-                 lower` only ({})",
+                "the component uses `canon {name}`: Tern implements `canon lift`, `canon \
+                 lower` and the host's resources' `canon resource.drop` only ({})",
                 if name.starts_with("resource.") {
-                    "resources are not supported yet"
+                    "resources the component defines are not supported"
                 } else {
                     "no async tasks, streams, futures, threads or contexts"
                 }
@@ -259,12 +259,19 @@ type Result<T, E = ImageBuildError> = std::result::Result<T, E>;
 ///
 /// Refused, with the item named: async function types and the `async` and
 /// `callback` options, string encodings other than UTF-8, 64-bit memories, the `gc`
-/// and `core-type` options, resources (handles in function types and every `canon
-/// resource.*`), `stream`, `future` and `error-context` and every other built-in but
-/// `lift` and `lower`, fixed-length lists and maps, a component start function,
+/// and `core-type` options, resources the component defines (their handles and
+/// `canon resource.new`/`rep`/`drop`), handles in lifted functions, `stream`,
+/// `future` and `error-context` and every other built-in but `lift`, `lower` and
+/// `resource.drop`, fixed-length lists and maps, a component start function,
 /// values, imports and exports that are neither functions, instances nor types, and
 /// any core module the image holds that does not validate for wasmi (the feature is
 /// named, [`ImageBuildError::Feature`]).
+///
+/// The resources of the root's imported instances are the host's
+/// ([`DeviceImage::resources`]): handles to them may be in imported functions' types,
+/// and a component's `canon resource.drop` of one becomes a lowering of the host's
+/// `[resource-drop]<name>` function. Each component instance gets its own handle
+/// table (`CoreFunc::Lower::table`).
 pub fn device_image(component: &[u8]) -> Result<DeviceImage> {
     if !Parser::is_component(component) {
         return Err(ImageBuildError::NotAComponent);
@@ -273,13 +280,19 @@ pub fn device_image(component: &[u8]) -> Result<DeviceImage> {
         root,
         modules: defined,
         builder,
+        resources,
     } = Reader::read(component)?;
     let mut run = Runner {
         steps: Vec::new(),
         spaces: IndexSpaces::default(),
+        resources: &resources,
+        drops: HashMap::new(),
+        tables: 0,
     };
     let exported = run.run(&root, None)?;
-    let Runner { mut steps, .. } = run;
+    let Runner {
+        mut steps, tables, ..
+    } = run;
 
     let mut exports = Vec::new();
     for (name, item) in exported {
@@ -357,6 +370,8 @@ pub fn device_image(component: &[u8]) -> Result<DeviceImage> {
         modules,
         steps,
         exports,
+        resources: resources.list.iter().map(|r| r.resource.clone()).collect(),
+        tables,
     };
     image.check().map_err(ImageBuildError::Image)?;
     Ok(image)
@@ -407,6 +422,13 @@ enum Decl {
     ImportInstance {
         name: String,
         funcs: Option<Vec<(String, FuncType)>>,
+        /// The resource types the instance exports, by name, as the validator
+        /// numbers them in this component.
+        resources: Vec<(String, wasmparser::component_types::ResourceId)>,
+    },
+    /// `canon resource.drop` of a resource type, as the validator numbers it.
+    ResourceDrop {
+        resource: wasmparser::component_types::ResourceId,
     },
     /// `core instance (instantiate module (with name instance)*)`.
     Instantiate {
@@ -472,6 +494,22 @@ struct Parsed {
     /// Every core module defined anywhere, in order.
     modules: Vec<Vec<u8>>,
     builder: TypesBuilder,
+    resources: HostResources,
+}
+
+/// The host's resources: those of the root component's imported instances, in the
+/// order they are imported, numbered by `ResourceId`.
+#[derive(Default)]
+struct HostResources {
+    list: Vec<HostResource>,
+    /// The validator's id of each, for the handles in the root's imported functions.
+    ids: HashMap<wasmparser::component_types::ResourceId, ResourceId>,
+}
+
+struct HostResource {
+    resource: Resource,
+    /// `own<resource>`, the parameter of its `[resource-drop]` function.
+    own: TypeId,
 }
 
 struct Reader<'a> {
@@ -482,6 +520,7 @@ struct Reader<'a> {
     modules: Vec<Vec<u8>>,
     /// The components being read, outermost first.
     stack: Vec<Level>,
+    resources: HostResources,
 }
 
 fn invalid(e: wasmparser::BinaryReaderError) -> ImageBuildError {
@@ -502,6 +541,7 @@ impl<'a> Reader<'a> {
             cache: HashMap::new(),
             modules: Vec::new(),
             stack: Vec::new(),
+            resources: HostResources::default(),
         };
         let mut parser = Parser::new(0);
         parser.set_features(features);
@@ -555,6 +595,7 @@ impl<'a> Reader<'a> {
             root: root.ok_or_else(|| unexpected("no component"))?,
             modules: reader.modules,
             builder: reader.builder,
+            resources: reader.resources,
         })
     }
 
@@ -723,7 +764,9 @@ impl<'a> Reader<'a> {
                     let item = format!("imported function `{name}`");
                     let ty = self.types()?.component_item_for_import(name).map(|i| i.ty);
                     match ty {
-                        Some(ComponentEntityType::Func(id)) => Some(self.func_type(id, &item)?),
+                        Some(ComponentEntityType::Func(id)) => {
+                            Some(self.func_type(id, &item, true)?)
+                        }
                         _ => return Err(unexpected(format!("the type of import `{name}`"))),
                     }
                 } else {
@@ -736,24 +779,49 @@ impl<'a> Reader<'a> {
                 }
             }
             ComponentTypeRef::Instance(_) => {
+                let types = self.types()?;
+                let Some(ComponentEntityType::Instance(id)) =
+                    types.component_item_for_import(name).map(|i| i.ty)
+                else {
+                    return Err(unexpected(format!("the type of import `{name}`")));
+                };
+                let exports: Vec<(String, ComponentEntityType)> = types[id]
+                    .exports
+                    .iter()
+                    .map(|(n, i)| (n.clone(), i.ty))
+                    .collect();
+                let resources: Vec<(String, wasmparser::component_types::ResourceId)> = exports
+                    .iter()
+                    .filter_map(|(n, ty)| match ty {
+                        ComponentEntityType::Type {
+                            referenced: ComponentAnyTypeId::Resource(r),
+                            ..
+                        } => Some((n.clone(), r.resource())),
+                        _ => None,
+                    })
+                    .collect();
+                if root {
+                    // The host's resources, before any function type names them.
+                    for (rname, r) in &resources {
+                        let id = ResourceId(index_u32(self.resources.list.len()));
+                        let own = self.builder.add(TypeNode::Own(id));
+                        self.resources.list.push(HostResource {
+                            resource: Resource {
+                                interface: name.to_string(),
+                                name: rname.clone(),
+                            },
+                            own,
+                        });
+                        self.resources.ids.insert(*r, id);
+                    }
+                }
                 let funcs = if root {
-                    let types = self.types()?;
-                    let Some(ComponentEntityType::Instance(id)) =
-                        types.component_item_for_import(name).map(|i| i.ty)
-                    else {
-                        return Err(unexpected(format!("the type of import `{name}`")));
-                    };
-                    let exports: Vec<(String, ComponentEntityType)> = types[id]
-                        .exports
-                        .iter()
-                        .map(|(n, i)| (n.clone(), i.ty))
-                        .collect();
                     let mut funcs = Vec::new();
                     for (fname, ty) in exports {
                         match ty {
                             ComponentEntityType::Func(id) => {
                                 let item = format!("imported function `{fname}` of `{name}`");
-                                funcs.push((fname, self.func_type(id, &item)?));
+                                funcs.push((fname, self.func_type(id, &item, true)?));
                             }
                             ComponentEntityType::Type { .. } => {}
                             ComponentEntityType::Value(_) => {
@@ -776,6 +844,7 @@ impl<'a> Reader<'a> {
                 Decl::ImportInstance {
                     name: name.to_string(),
                     funcs,
+                    resources,
                 }
             }
             ComponentTypeRef::Type(_) => return Ok(()),
@@ -906,7 +975,7 @@ impl<'a> Reader<'a> {
                     Some(ComponentAnyTypeId::Func(id)) => id,
                     _ => return Err(unexpected(format!("the type of {item}"))),
                 };
-                let ty = self.func_type(id, &item)?;
+                let ty = self.func_type(id, &item, false)?;
                 let level = self.level()?;
                 level.func_names.push(item);
                 level.decls.push(Decl::Lift {
@@ -934,6 +1003,18 @@ impl<'a> Reader<'a> {
                     func: func_index,
                     options,
                 });
+            }
+            CanonicalFunction::ResourceDrop { resource } => {
+                let types = self.types()?;
+                let id = match (resource < types.component_type_count())
+                    .then(|| types.component_any_type_at(resource))
+                {
+                    Some(ComponentAnyTypeId::Resource(r)) => r.resource(),
+                    _ => return Err(unexpected("the type of a `resource.drop`")),
+                };
+                let level = self.level()?;
+                level.core_func_names.push("`resource.drop`".into());
+                level.decls.push(Decl::ResourceDrop { resource: id });
             }
             other => {
                 return Err(ImageBuildError::Builtin {
@@ -994,8 +1075,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Describes a component function type, and checks the description still
-    /// validates and gives the function a calling convention.
-    fn func_type(&mut self, id: ComponentFuncTypeId, item: &str) -> Result<FuncType> {
+    /// validates and gives the function a calling convention. Handles to the host's
+    /// resources are allowed in an imported function's type (`host`), refused in a
+    /// lifted one's (a host passes no handles to exports, and handles do not cross
+    /// between the components of an app).
+    fn func_type(&mut self, id: ComponentFuncTypeId, item: &str, host: bool) -> Result<FuncType> {
         let types = self
             .validator
             .types(0)
@@ -1009,14 +1093,37 @@ impl<'a> Reader<'a> {
             ty,
             what,
         };
+        let mut v = Describe {
+            b: &mut self.builder,
+            cache: &mut self.cache,
+            types,
+            resources: &self.resources.ids,
+            host,
+        };
         let mut params = Vec::with_capacity(f.params.len());
         for (_, t) in f.params.iter() {
-            params.push(val(&mut self.builder, &mut self.cache, types, *t).map_err(refused)?);
+            params.push(v.val(*t).map_err(refused)?);
         }
         let result = match f.result {
-            Some(t) => Some(val(&mut self.builder, &mut self.cache, types, t).map_err(refused)?),
+            Some(t) => Some(v.val(t).map_err(refused)?),
             None => None,
         };
+        if !host {
+            for (t, &id) in f
+                .params
+                .iter()
+                .map(|(_, t)| t)
+                .chain(&f.result)
+                .zip(params.iter().chain(&result))
+            {
+                if has_handle(&self.builder, id) {
+                    return Err(refused((
+                        crate::text::component_val(types, *t),
+                        Unsupported::Resource,
+                    )));
+                }
+            }
+        }
         let ty = FuncType { params, result };
         let limit = |error| ImageBuildError::Limit {
             item: item.into(),
@@ -1028,83 +1135,117 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A value type described, or the refused type and why.
-fn val(
-    b: &mut TypesBuilder,
-    cache: &mut HashMap<ComponentDefinedTypeId, TypeId>,
-    types: TypesRef<'_>,
-    t: ComponentValType,
-) -> Result<TypeId, (String, Unsupported)> {
-    let id = match t {
-        ComponentValType::Primitive(p) => return primitive(b, p),
-        ComponentValType::Type(id) => id,
-    };
-    if let Some(t) = cache.get(&id) {
-        return Ok(*t);
-    }
-    let refuse = |what| Err((crate::text::component_val(types, t), what));
-    let node = match &types[id] {
-        ComponentDefinedType::Primitive(p) => {
-            let t = primitive(b, *p)?;
-            cache.insert(id, t);
-            return Ok(t);
+/// What describes value types: the builder, the validator's types, and the host's
+/// resources that handles may name.
+struct Describe<'a, 'b> {
+    b: &'a mut TypesBuilder,
+    cache: &'a mut HashMap<ComponentDefinedTypeId, TypeId>,
+    types: TypesRef<'b>,
+    resources: &'a HashMap<wasmparser::component_types::ResourceId, ResourceId>,
+    /// Whether handles may be in the type (an imported function's).
+    host: bool,
+}
+
+impl Describe<'_, '_> {
+    /// A value type described, or the refused type and why.
+    fn val(&mut self, t: ComponentValType) -> Result<TypeId, (String, Unsupported)> {
+        let types = self.types;
+        let id = match t {
+            ComponentValType::Primitive(p) => return primitive(self.b, p),
+            ComponentValType::Type(id) => id,
+        };
+        if let Some(t) = self.cache.get(&id) {
+            return Ok(*t);
         }
-        ComponentDefinedType::Record(r) => {
-            let mut fields = Vec::with_capacity(r.fields.len());
-            for t in r.fields.values() {
-                fields.push(val(b, cache, types, *t)?);
+        let refuse = |what| Err((crate::text::component_val(types, t), what));
+        let node = match &types[id] {
+            ComponentDefinedType::Primitive(p) => {
+                let t = primitive(self.b, *p)?;
+                self.cache.insert(id, t);
+                return Ok(t);
             }
-            TypeNode::Record(fields)
-        }
-        ComponentDefinedType::Tuple(tuple) => {
-            let mut elems = Vec::with_capacity(tuple.types.len());
-            for t in tuple.types.iter() {
-                elems.push(val(b, cache, types, *t)?);
+            ComponentDefinedType::Record(r) => {
+                let mut fields = Vec::with_capacity(r.fields.len());
+                for t in r.fields.values() {
+                    fields.push(self.val(*t)?);
+                }
+                TypeNode::Record(fields)
             }
-            TypeNode::Tuple(elems)
-        }
-        ComponentDefinedType::Variant(var) => {
-            let mut cases = Vec::with_capacity(var.cases.len());
-            for c in var.cases.values() {
-                cases.push(match c.ty {
-                    Some(t) => Some(val(b, cache, types, t)?),
+            ComponentDefinedType::Tuple(tuple) => {
+                let mut elems = Vec::with_capacity(tuple.types.len());
+                for t in tuple.types.iter() {
+                    elems.push(self.val(*t)?);
+                }
+                TypeNode::Tuple(elems)
+            }
+            ComponentDefinedType::Variant(var) => {
+                let mut cases = Vec::with_capacity(var.cases.len());
+                for c in var.cases.values() {
+                    cases.push(match c.ty {
+                        Some(t) => Some(self.val(t)?),
+                        None => None,
+                    });
+                }
+                TypeNode::Variant(cases)
+            }
+            ComponentDefinedType::List { element, .. } => TypeNode::List(self.val(*element)?),
+            ComponentDefinedType::Option { ty, .. } => TypeNode::Option(self.val(*ty)?),
+            ComponentDefinedType::Result { ok, err, .. } => TypeNode::Result {
+                ok: match ok {
+                    Some(t) => Some(self.val(*t)?),
                     None => None,
-                });
-            }
-            TypeNode::Variant(cases)
-        }
-        ComponentDefinedType::List { element, .. } => {
-            TypeNode::List(val(b, cache, types, *element)?)
-        }
-        ComponentDefinedType::Option { ty, .. } => TypeNode::Option(val(b, cache, types, *ty)?),
-        ComponentDefinedType::Result { ok, err, .. } => TypeNode::Result {
-            ok: match ok {
-                Some(t) => Some(val(b, cache, types, *t)?),
-                None => None,
+                },
+                err: match err {
+                    Some(t) => Some(self.val(*t)?),
+                    None => None,
+                },
             },
-            err: match err {
-                Some(t) => Some(val(b, cache, types, *t)?),
-                None => None,
-            },
-        },
-        ComponentDefinedType::Enum(cases) => TypeNode::Enum(index_u32(cases.len())),
-        ComponentDefinedType::Flags(flags) => {
-            if flags.len() > 32 {
-                return refuse(Unsupported::TooManyFlags(flags.len()));
+            ComponentDefinedType::Enum(cases) => TypeNode::Enum(index_u32(cases.len())),
+            ComponentDefinedType::Flags(flags) => {
+                if flags.len() > 32 {
+                    return refuse(Unsupported::TooManyFlags(flags.len()));
+                }
+                TypeNode::Flags(index_u32(flags.len()))
             }
-            TypeNode::Flags(index_u32(flags.len()))
+            ComponentDefinedType::Own(r) | ComponentDefinedType::Borrow(r) => {
+                if !self.host {
+                    return refuse(Unsupported::Resource);
+                }
+                // Only the host's resources have handle tables on a device.
+                let Some(resource) = self.resources.get(&r.resource()).copied() else {
+                    return refuse(Unsupported::HostResource);
+                };
+                match &types[id] {
+                    ComponentDefinedType::Own(_) => TypeNode::Own(resource),
+                    _ => TypeNode::Borrow(resource),
+                }
+            }
+            ComponentDefinedType::Future { .. } => return refuse(Unsupported::Future),
+            ComponentDefinedType::Stream { .. } => return refuse(Unsupported::Stream),
+            ComponentDefinedType::FixedLengthList { .. } => {
+                return refuse(Unsupported::FixedSizeList);
+            }
+            ComponentDefinedType::Map { .. } => return refuse(Unsupported::Map),
+        };
+        let t = self.b.add(node);
+        self.cache.insert(id, t);
+        Ok(t)
+    }
+}
+
+/// Whether a value of type `id` holds a resource handle.
+fn has_handle(b: &TypesBuilder, id: TypeId) -> bool {
+    let any = |ids: &[TypeId]| ids.iter().any(|t| has_handle(b, *t));
+    match b.node(id) {
+        Some(TypeNode::Own(_) | TypeNode::Borrow(_)) => true,
+        Some(TypeNode::Record(ts) | TypeNode::Tuple(ts)) => any(ts),
+        Some(TypeNode::Variant(cases)) => cases.iter().flatten().any(|t| has_handle(b, *t)),
+        Some(TypeNode::List(t) | TypeNode::Option(t)) => has_handle(b, *t),
+        Some(TypeNode::Result { ok, err }) => {
+            ok.is_some_and(|t| has_handle(b, t)) || err.is_some_and(|t| has_handle(b, t))
         }
-        ComponentDefinedType::Own(_) | ComponentDefinedType::Borrow(_) => {
-            return refuse(Unsupported::Resource);
-        }
-        ComponentDefinedType::Future { .. } => return refuse(Unsupported::Future),
-        ComponentDefinedType::Stream { .. } => return refuse(Unsupported::Stream),
-        ComponentDefinedType::FixedLengthList { .. } => return refuse(Unsupported::FixedSizeList),
-        ComponentDefinedType::Map { .. } => return refuse(Unsupported::Map),
-    };
-    let t = b.add(node);
-    cache.insert(id, t);
-    Ok(t)
+        _ => false,
+    }
 }
 
 fn primitive(b: &mut TypesBuilder, p: PrimitiveValType) -> Result<TypeId, (String, Unsupported)> {
@@ -1214,10 +1355,13 @@ enum Item {
     Instance(Rc<Inst>),
 }
 
-/// A component instance: its exports by name (types left out).
+/// A component instance: its exports by name (types left out but for the host's
+/// resources, which it may pass on by name).
 #[derive(Debug, Default)]
 struct Inst {
     items: Vec<(String, Item)>,
+    /// The host resources (image numbering) it exports, by name.
+    resources: Vec<(String, ResourceId)>,
 }
 
 impl Inst {
@@ -1236,6 +1380,8 @@ struct Frame {
     globals: Vec<u32>,
     core_instances: Vec<u32>,
     instances: Vec<Rc<Inst>>,
+    /// The host resources this component's imports gave it, by the validator's ids.
+    resources: HashMap<wasmparser::component_types::ResourceId, ResourceId>,
 }
 
 impl Frame {
@@ -1262,13 +1408,18 @@ fn at<T: Clone>(space: &[T], index: u32, what: &str) -> Result<T> {
         .ok_or_else(|| unexpected(format!("{what} {index}")))
 }
 
-struct Runner {
+struct Runner<'a> {
     steps: Vec<Step>,
     /// The index each step defines, by the image's own numbering rule.
     spaces: IndexSpaces,
+    resources: &'a HostResources,
+    /// The `[resource-drop]` host function of each resource, once emitted.
+    drops: HashMap<ResourceId, u32>,
+    /// Handle tables given out: one per component instance.
+    tables: u32,
 }
 
-impl Runner {
+impl Runner<'_> {
     fn emit(&mut self, step: Step) -> Result<u32> {
         if self.steps.len() >= MAX_STEPS {
             return Err(ImageBuildError::TooLarge);
@@ -1304,6 +1455,12 @@ impl Runner {
     ) -> Result<Vec<(String, Item)>> {
         let mut f = Frame::default();
         let mut exports = Vec::new();
+        // This component instance's own handle table.
+        let table = self.tables;
+        self.tables = self
+            .tables
+            .checked_add(1)
+            .ok_or(ImageBuildError::TooLarge)?;
         let arg = |name: &str| {
             args.and_then(|a| a.iter().find(|(n, _)| n == name))
                 .map(|(_, i)| i.clone())
@@ -1327,7 +1484,11 @@ impl Runner {
                     };
                     f.funcs.push(func);
                 }
-                Decl::ImportInstance { name, funcs } => {
+                Decl::ImportInstance {
+                    name,
+                    funcs,
+                    resources,
+                } => {
                     let inst = match (args, funcs) {
                         (None, Some(funcs)) => {
                             let mut items = Vec::with_capacity(funcs.len());
@@ -1339,7 +1500,17 @@ impl Runner {
                                 })))?;
                                 items.push((fname.clone(), Item::Func(func)));
                             }
-                            Rc::new(Inst { items })
+                            let resources = resources
+                                .iter()
+                                .map(|(rname, r)| {
+                                    let id =
+                                        self.resources.ids.get(r).copied().ok_or_else(|| {
+                                            unexpected(format!("resource `{rname}` of `{name}`"))
+                                        })?;
+                                    Ok((rname.clone(), id))
+                                })
+                                .collect::<Result<_>>()?;
+                            Rc::new(Inst { items, resources })
                         }
                         _ => match arg(name)? {
                             Item::Instance(inst) => inst,
@@ -1348,6 +1519,13 @@ impl Runner {
                             }
                         },
                     };
+                    // The resource types this component sees through the import are
+                    // the ones its argument passes on.
+                    for (rname, r) in resources {
+                        if let Some((_, id)) = inst.resources.iter().find(|(n, _)| n == rname) {
+                            f.resources.insert(*r, *id);
+                        }
+                    }
                     f.instances.push(inst);
                 }
                 Decl::Instantiate { module, args } => {
@@ -1401,11 +1579,17 @@ impl Runner {
                 Decl::InstantiateComponent { component, args } => {
                     let args = f.items(args)?;
                     let items = self.run(component, Some(&args))?;
-                    f.instances.push(Rc::new(Inst { items }));
+                    f.instances.push(Rc::new(Inst {
+                        items,
+                        resources: Vec::new(),
+                    }));
                 }
                 Decl::InstanceExports(items) => {
                     let items = f.items(items)?;
-                    f.instances.push(Rc::new(Inst { items }));
+                    f.instances.push(Rc::new(Inst {
+                        items,
+                        resources: Vec::new(),
+                    }));
                 }
                 Decl::AliasFunc { instance, name } => {
                     let inst = at(&f.instances, *instance, "instance")?;
@@ -1438,8 +1622,47 @@ impl Runner {
                     let step = Step::CoreFunc(CoreFunc::Lower {
                         func: at(&f.funcs, *func, "function")?,
                         options: self.options(&f, *options)?,
+                        table,
                     });
                     let i = self.emit(step)?;
+                    f.core_funcs.push(i);
+                }
+                Decl::ResourceDrop { resource } => {
+                    // The host's resource this component knows by `resource`; its drop
+                    // is the lowering of the host's `[resource-drop]` function.
+                    let id = f
+                        .resources
+                        .get(resource)
+                        .or_else(|| args.is_none().then(|| self.resources.ids.get(resource))?)
+                        .copied()
+                        .ok_or(ImageBuildError::Builtin {
+                            name: "resource.drop".into(),
+                        })?;
+                    let func = match self.drops.get(&id) {
+                        Some(func) => *func,
+                        None => {
+                            let r = self
+                                .resources
+                                .list
+                                .get(id.0 as usize)
+                                .ok_or_else(|| unexpected("a host resource"))?;
+                            let func = self.emit(Step::Func(Func::Import(HostFunc {
+                                interface: r.resource.interface.clone(),
+                                name: format!("[resource-drop]{}", r.resource.name),
+                                ty: FuncType {
+                                    params: vec![r.own],
+                                    result: None,
+                                },
+                            })))?;
+                            self.drops.insert(id, func);
+                            func
+                        }
+                    };
+                    let i = self.emit(Step::CoreFunc(CoreFunc::Lower {
+                        func,
+                        options: CanonOptions::default(),
+                        table,
+                    }))?;
                     f.core_funcs.push(i);
                 }
                 Decl::ExportFunc { name, func } => {

@@ -92,6 +92,25 @@ fn by_hand() -> (
     let maybe_bytes = b.add(TypeNode::Option(bytes));
     let pair = b.add(TypeNode::Tuple(vec![string, string]));
     let config = b.add(TypeNode::List(pair));
+    // wasi:keyvalue/store: its bucket is the world's resource 0.
+    let bucket = tern_cabi::ResourceId(0);
+    let own = b.add(TypeNode::Own(bucket));
+    let this = b.add(TypeNode::Borrow(bucket));
+    let kv_error = b.add(TypeNode::Variant(vec![None, None, Some(string)]));
+    let kv = |b: &mut TypesBuilder, ok| {
+        b.add(TypeNode::Result {
+            ok,
+            err: Some(kv_error),
+        })
+    };
+    let open = kv(&mut b, Some(own));
+    let got = kv(&mut b, Some(maybe_bytes));
+    let done = kv(&mut b, None);
+    let exists = kv(&mut b, Some(bool));
+    let strings = b.add(TypeNode::List(string));
+    let cursor = b.add(TypeNode::Option(u64));
+    let page = b.add(TypeNode::Record(vec![strings, cursor]));
+    let listed = kv(&mut b, Some(page));
     let types = b.finish().unwrap();
     let f = |params: &[TypeId], result| FuncType {
         params: params.to_vec(),
@@ -109,6 +128,42 @@ fn by_hand() -> (
             Interface::WasiMonotonicClock,
             "resolution",
             f(&[], Some(u64)),
+        ),
+        // The resource's drop, then the interface's functions in the WIT's order.
+        (
+            Interface::WasiKeyvalueStore,
+            "[resource-drop]bucket",
+            f(&[own], None),
+        ),
+        (
+            Interface::WasiKeyvalueStore,
+            "open",
+            f(&[string], Some(open)),
+        ),
+        (
+            Interface::WasiKeyvalueStore,
+            "[method]bucket.get",
+            f(&[this, string], Some(got)),
+        ),
+        (
+            Interface::WasiKeyvalueStore,
+            "[method]bucket.set",
+            f(&[this, string, bytes], Some(done)),
+        ),
+        (
+            Interface::WasiKeyvalueStore,
+            "[method]bucket.delete",
+            f(&[this, string], Some(done)),
+        ),
+        (
+            Interface::WasiKeyvalueStore,
+            "[method]bucket.exists",
+            f(&[this, string], Some(exists)),
+        ),
+        (
+            Interface::WasiKeyvalueStore,
+            "[method]bucket.list-keys",
+            f(&[this, cursor], Some(listed)),
         ),
         (Interface::Log, "log", f(&[level, string], None)),
         (Interface::Clock, "now-ms", f(&[], Some(u64))),
@@ -355,7 +410,7 @@ fn resources_are_refused_saying_whose() {
          interface files { resource file; open: func(name: string) -> own<file>; }
          world w { export files; }",
     );
-    assert_eq!(unsupported(&e), Unsupported::GuestResource);
+    assert_eq!(unsupported(&e), Unsupported::ExportedHandle);
     let DescribeError::Unsupported {
         func, place, ty, ..
     } = &e
@@ -366,50 +421,84 @@ fn resources_are_refused_saying_whose() {
     assert_eq!((place, ty.as_str()), (&Place::Result, "own<file>"));
     assert_eq!(
         message,
-        "exported function `open` of `t:r/files`: the result has type `own<file>`: handles to \
-         resources the component defines are not supported: Tern engines keep no resource \
-         tables (pass the resource's data instead)"
+        "exported function `open` of `t:r/files`: the result has type `own<file>`: a Tern host \
+         passes no resource handles to a component's exports (pass the resource's data instead)"
     );
-    // The host's: not yet.
+    // A method of the component's own resource.
     let (e, message) = refused(
         "package t:r;
-         interface sockets { resource socket; close: func(s: borrow<socket>); }
-         world w { import sockets; }",
-    );
-    assert_eq!(unsupported(&e), Unsupported::HostResource);
-    assert_eq!(
-        message,
-        "imported function `close` of `t:r/sockets`: parameter `s` has type `borrow<socket>`: \
-         handles to host resources are not supported yet: Tern engines keep no resource tables \
-         (pass an id instead)"
-    );
-    // Inside another type, through an alias.
-    let (e, message) = refused(
-        "package t:r;
-         interface sockets { resource socket; type s = socket; record conn { s: own<s> }
-                             dial: func() -> option<conn>; }
-         world w { import sockets; }",
-    );
-    assert_eq!(unsupported(&e), Unsupported::HostResource);
-    assert!(
-        message.contains("the result has type `own<s>`"),
-        "{message}"
-    );
-    // A resource's own functions.
-    let (e, message) = refused(
-        "package t:r;
-         interface sockets { resource socket { constructor(); } }
-         world w { import sockets; }",
+         interface files { resource file { size: func() -> u64; } }
+         world w { export files; }",
     );
     assert!(
-        matches!(&e, DescribeError::ResourceFunction { resource, .. } if resource == "socket"),
+        matches!(&e, DescribeError::ResourceFunction { resource, .. } if resource == "file"),
         "{e:?}"
     );
     assert_eq!(
         message,
-        "imported function `[constructor]socket` of `t:r/sockets` belongs to resource `socket`: \
-         resources are not supported yet (Tern engines keep no resource tables)"
+        "exported function `[method]file.size` of `t:r/files` belongs to resource `file`, which \
+         the component defines: Tern engines keep handle tables for the host's resources only"
     );
+    // An imported function that names the component's resource.
+    let (e, message) = refused(
+        "package t:r;
+         interface files { resource file; }
+         interface store { use files.{file}; keep: func(f: own<file>); }
+         world w { export files; import store; }",
+    );
+    assert_eq!(unsupported(&e), Unsupported::GuestResource);
+    assert!(
+        message.contains("handles to resources the component defines are not supported"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_hosts_resources_are_described_with_their_drops() {
+    // The host's resource: its drop, its constructor and methods, and handles to it
+    // inside other types (through an alias), all numbered as resource 0.
+    let w = describe(
+        "package t:r;
+         interface sockets {
+             resource socket { constructor(port: u16); send: func(b: list<u8>) -> u32; }
+             type s = socket;
+             record conn { s: own<s> }
+             dial: func() -> option<conn>;
+             close: func(s: borrow<socket>);
+         }
+         world w { import sockets; }",
+    )
+    .unwrap();
+    assert_eq!(
+        w.resources,
+        [tern_core::image::Resource {
+            interface: "t:r/sockets".into(),
+            name: "socket".into()
+        }]
+    );
+    let found: Vec<(String, String)> = w
+        .imports
+        .iter()
+        .map(|h| (h.name.clone(), render_func(&w.types, &h.ty)))
+        .collect();
+    let expect = |n: &str, t: &str| (n.to_string(), t.to_string());
+    assert_eq!(
+        found,
+        [
+            expect("[resource-drop]socket", "(own<0>) -> ()"),
+            expect("[constructor]socket", "(u16) -> own<0>"),
+            expect("[method]socket.send", "(borrow<0>, list<u8>) -> u32"),
+            expect("dial", "() -> option<record{own<0>}>"),
+            expect("close", "(borrow<0>) -> ()"),
+        ]
+    );
+    // A host's handle in an export is refused.
+    let (e, _) = refused(
+        "package t:r;
+         interface sockets { resource socket; }
+         world w { import sockets; use sockets.{socket}; export take: func(s: own<socket>); }",
+    );
+    assert_eq!(unsupported(&e), Unsupported::ExportedHandle);
 }
 
 #[test]

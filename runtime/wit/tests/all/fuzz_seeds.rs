@@ -9,8 +9,11 @@ use crate::image::{COMPOSITION, componentize, guest, root};
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let smoother = tern_wit::device_image(&componentize(&guest("smoother"))).unwrap();
     let composition = tern_wit::device_image(&wat::parse_str(COMPOSITION).unwrap()).unwrap();
+    // Host resources: heartbeat's wasi:keyvalue bucket, its drop and handle table.
+    let heartbeat = tern_wit::device_image(&componentize(&guest("heartbeat"))).unwrap();
     vec![
         ("smoother.image", image::encode(&smoother)),
+        ("heartbeat.image", image::encode(&heartbeat)),
         ("composition.image", image::encode(&composition)),
         // The bare postcard body.
         (

@@ -220,7 +220,7 @@ fn check_tern_edge_image(image: &DeviceImage, wasm: &[u8], what: &str) {
     let mut lowered = 0;
     let mut through_shim = 0;
     for (i, st) in image.steps.iter().enumerate() {
-        if let Step::CoreFunc(CoreFunc::Lower { func, options }) = st {
+        if let Step::CoreFunc(CoreFunc::Lower { func, options, .. }) = st {
             assert!(matches!(
                 s.funcs[*func as usize],
                 Step::Func(Func::Import(_))
@@ -620,8 +620,9 @@ fn resources_and_their_builtins_are_refused() {
     );
     assert_eq!(
         message,
-        "the component uses `canon resource.new`: Tern implements `canon lift` and `canon \
-         lower` only (resources are not supported yet)"
+        "the component uses `canon resource.new`: Tern implements `canon lift`, `canon \
+         lower` and the host's resources' `canon resource.drop` only (resources the component \
+         defines are not supported)"
     );
     let (e, _) = refused(
         r#"(component
@@ -634,7 +635,7 @@ fn resources_and_their_builtins_are_refused() {
             name: "resource.drop".into()
         }
     );
-    // A handle in a function type.
+    // A handle to a resource no imported instance defines.
     let (e, message) = refused(
         r#"(component
              (import "r" (type $r (sub resource)))
@@ -645,13 +646,32 @@ fn resources_and_their_builtins_are_refused() {
         ImageBuildError::Type {
             item: "imported function `take`".into(),
             ty: "own<resource>".into(),
-            what: Unsupported::Resource,
+            what: Unsupported::HostResource,
         }
     );
     assert_eq!(
         message,
-        "imported function `take` has type `own<resource>`: resource handles are not supported \
-         yet: Tern engines keep no resource tables"
+        "imported function `take` has type `own<resource>`: it is a resource no imported \
+         interface defines: Tern's hosts define resources in interfaces only"
+    );
+    // A handle in a lifted function: a host passes none to an export.
+    let (e, _) = refused(
+        r#"(component
+             (import "t:r/s" (instance $i (export "r" (type (sub resource)))))
+             (alias export $i "r" (type $r))
+             (core module $m (func (export "f") (param i32)))
+             (core instance $c (instantiate $m))
+             (func (export "f") (param "x" (own $r)) (canon lift (core func $c "f"))))"#,
+    );
+    assert!(
+        matches!(
+            &e,
+            ImageBuildError::Type {
+                what: Unsupported::Resource,
+                ..
+            }
+        ),
+        "{e:?}"
     );
 }
 
