@@ -412,6 +412,7 @@ const TEST_BOARD: BoardFields = BoardFields {
     limits: tern_core::Limits::HOST,
     sector_size: 4096,
     trial_restarts: 0,
+    download_floor: tern_core::board::DownloadFloor::DEFAULT,
     slots: &[
         tern_core::board::Slot {
             name: "a",

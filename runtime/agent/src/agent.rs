@@ -575,6 +575,10 @@ struct Download {
     /// The slot manager refused the bytes; the connection is being dropped.
     refused: Option<AgentError>,
     last_progress: u64,
+    /// The rate window of this answer: when it started and the bytes received then.
+    rate_window: Option<(u64, u64)>,
+    /// The answer stayed below the board's download floor: bytes a second it came at.
+    too_slow: Option<u64>,
 }
 
 /// Where the agent is.
@@ -839,6 +843,8 @@ impl<F: NorFlash> Agent<F> {
             Phase::CheckingIn { status: s, .. } => *s = Some(status),
             Phase::Downloading(d) => {
                 d.status = Some(status);
+                // Each answer is measured against the floor on its own.
+                d.rate_window = None;
                 if status == 200 && d.ranged {
                     // The server sends the whole bundle: start again from byte 0.
                     d.last_progress = 0;
@@ -852,8 +858,8 @@ impl<F: NorFlash> Agent<F> {
         }
     }
 
-    /// The next piece of the answer's body.
-    pub fn response_data(&mut self, chunk: &[u8]) -> Flow {
+    /// The next piece of the answer's body, arrived at `now`.
+    pub fn response_data(&mut self, now: u64, chunk: &[u8]) -> Flow {
         match &mut self.phase {
             Phase::CheckingIn { status, body, .. } => {
                 if *status == Some(200) {
@@ -875,6 +881,7 @@ impl<F: NorFlash> Agent<F> {
                     return Flow::Stop;
                 };
                 let total = u64::from(d.assignment.len);
+                let window = *d.rate_window.get_or_insert((now, rx.accepted()));
                 let take = (chunk.len() as u64).min(total.saturating_sub(rx.accepted())) as usize;
                 if let Err(e) = rx.write(&mut self.slots, &chunk[..take]) {
                     d.refused = Some(e);
@@ -893,6 +900,18 @@ impl<F: NorFlash> Agent<F> {
                 // gets the connection closed once the signed length has arrived.
                 if take < chunk.len() {
                     return Flow::Stop;
+                }
+                // The board's floor: a window of the answer that brought fewer bytes a
+                // second than the floor drops the connection (the next one resumes).
+                let floor = self.slots.board().download_floor();
+                let elapsed = now.saturating_sub(window.0);
+                if floor.min_bytes_per_s > 0 && elapsed >= u64::from(floor.window_s) * 1000 {
+                    let rate = received.saturating_sub(window.1).saturating_mul(1000) / elapsed;
+                    if rate < u64::from(floor.min_bytes_per_s) && received < total {
+                        d.too_slow = Some(rate);
+                        return Flow::Stop;
+                    }
+                    d.rate_window = Some((now, received));
                 }
                 Flow::Continue
             }
@@ -1004,6 +1023,8 @@ impl<F: NorFlash> Agent<F> {
                 page: Vec::new(),
                 refused: None,
                 last_progress: 0,
+                rate_window: None,
+                too_slow: None,
             }));
         }
     }
@@ -1067,12 +1088,21 @@ impl<F: NorFlash> Agent<F> {
             };
             return;
         }
+        let floor = self.slots.board().download_floor();
+        let reason = match d.too_slow.take() {
+            Some(rate) => format!(
+                "the download came at {rate} bytes/s for {} s, below the board's floor of {} \
+                 bytes/s (download.min-rate); dropped to try again",
+                floor.window_s, floor.min_bytes_per_s
+            ),
+            None => transport
+                .unwrap_or("the connection closed early")
+                .to_string(),
+        };
         self.notices.push_back(Notice::Interrupted {
             received,
             total: d.assignment.len,
-            reason: transport
-                .unwrap_or("the connection closed early")
-                .to_string(),
+            reason,
         });
         d.not_before = now + DOWNLOAD_PAUSE_MS * u64::from(d.attempts);
     }

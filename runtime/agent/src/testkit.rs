@@ -58,6 +58,7 @@ pub fn fields(sector_size: u32, slot_size: u32) -> BoardFields {
         limits: Limits::HOST,
         sector_size,
         trial_restarts: 0,
+        download_floor: tern_core::board::DownloadFloor::DEFAULT,
         slots,
         trust_keys,
         signatures_required: 1,
@@ -76,6 +77,7 @@ pub fn fields(sector_size: u32, slot_size: u32) -> BoardFields {
 pub fn board_restarting(sector_size: u32, slot_size: u32, restarts: u8) -> &'static BoardTable {
     Box::leak(Box::new(BoardTable::new(BoardFields {
         trial_restarts: restarts,
+        download_floor: tern_core::board::DownloadFloor::DEFAULT,
         ..fields(sector_size, slot_size)
     })))
 }

@@ -32,6 +32,8 @@ pub struct Board {
     pub sector_size: u32,
     /// `flash.trial-restarts`: restarts during one trial taken as inconclusive.
     pub trial_restarts: u8,
+    /// `[download]`: the slowest download the agent keeps reading.
+    pub download_floor: tern_core::board::DownloadFloor,
     /// Component slots, in file order.
     pub slots: Vec<Slot>,
     /// Keys whose signatures the board accepts, in file order.
@@ -256,6 +258,7 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
         check_offers_have_peripherals(file, &offers, peripherals)?;
     }
 
+    let download_floor = check_download(file, raw.download.as_ref())?;
     Ok(Board {
         file: file.to_string(),
         name: raw.name,
@@ -268,6 +271,7 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
             .flash
             .trial_restarts
             .unwrap_or(crate::schema::DEFAULT_TRIAL_RESTARTS),
+        download_floor,
         slots,
         trust_keys,
         signatures_required,
@@ -276,6 +280,44 @@ pub(crate) fn check(file: &str, raw: BoardFile) -> Result<Board, BoardError> {
         flash_origin,
         network,
         peripherals,
+    })
+}
+
+/// The longest `download.window` a board may set: an hour.
+pub const MAX_DOWNLOAD_WINDOW_S: u32 = 3600;
+
+/// `[download]`: absent, the default floor; `min-rate = 0` turns it off; otherwise
+/// the window is 1 s to an hour.
+fn check_download(
+    file: &str,
+    raw: Option<&crate::schema::DownloadFile>,
+) -> Result<tern_core::board::DownloadFloor, BoardError> {
+    let Some(d) = raw else {
+        return Ok(tern_core::board::DownloadFloor::DEFAULT);
+    };
+    if d.min_rate > 0 && d.window == 0 {
+        return Err(BoardError::new(
+            file,
+            "download.window",
+            Problem::Zero {
+                what: "the time a download may stay below `download.min-rate` (seconds)",
+            },
+        ));
+    }
+    if d.window > MAX_DOWNLOAD_WINDOW_S {
+        return Err(BoardError::new(
+            file,
+            "download.window",
+            Problem::TooLarge {
+                value: u64::from(d.window),
+                max: u64::from(MAX_DOWNLOAD_WINDOW_S),
+                what: "seconds a download may stay below `download.min-rate`",
+            },
+        ));
+    }
+    Ok(tern_core::board::DownloadFloor {
+        min_bytes_per_s: d.min_rate,
+        window_s: d.window,
     })
 }
 

@@ -123,6 +123,15 @@ pub enum Problem {
         /// What the number is.
         what: &'static str,
     },
+    /// A number is past its upper bound.
+    TooLarge {
+        /// The value given.
+        value: u64,
+        /// The largest allowed.
+        max: u64,
+        /// What the number is.
+        what: &'static str,
+    },
     /// A memory size that is not whole wasm pages.
     NotWholePages {
         /// The size as written.
@@ -403,6 +412,9 @@ impl fmt::Display for Problem {
                  `engine = \"wasmi\"` for this board"
             ),
             Problem::Zero { what } => write!(f, "is 0; {what} must be greater than 0"),
+            Problem::TooLarge { value, max, what } => {
+                write!(f, "is {value}; {what} may be at most {max}")
+            }
             Problem::NotWholePages { bytes } => {
                 let page = crate::WASM_PAGE;
                 let pages = |n: u32| {

@@ -71,6 +71,8 @@ fn table(board: &Board) -> TokenStream {
     let call_depth = Literal::u32_unsuffixed(limits.call_depth);
     let sector_size = Literal::u32_unsuffixed(board.sector_size);
     let trial_restarts = Literal::u8_unsuffixed(board.trial_restarts);
+    let min_rate = Literal::u32_unsuffixed(board.download_floor.min_bytes_per_s);
+    let window = Literal::u32_unsuffixed(board.download_floor.window_s);
     let slots = board.slots.iter().map(|slot| {
         let name = &slot.name;
         let offset = Literal::u32_unsuffixed(slot.offset);
@@ -120,6 +122,10 @@ fn table(board: &Board) -> TokenStream {
             },
             sector_size: #sector_size,
             trial_restarts: #trial_restarts,
+            download_floor: tern_core::board::DownloadFloor {
+                min_bytes_per_s: #min_rate,
+                window_s: #window,
+            },
             slots: &[#(#slots),*],
             trust_keys: &[#(#keys),*],
             signatures_required: #signatures_required,

@@ -26,6 +26,19 @@ pub(crate) struct BoardFile {
     pub network: Option<NetworkFile>,
     /// Device boards only: the sensors and pins the board has.
     pub peripherals: Option<PeripheralsFile>,
+    /// The slowest bundle download the agent keeps reading; the default floor when
+    /// absent.
+    pub download: Option<DownloadFile>,
+}
+
+/// `[download]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub(crate) struct DownloadFile {
+    /// Bytes a second; 0 turns the floor off.
+    pub min_rate: u32,
+    /// Seconds a download may stay below it.
+    pub window: u32,
 }
 
 /// `[flash]`.

@@ -1556,3 +1556,47 @@ fn qemu_device_code_and_memory_x_match_its_board_toml() {
         );
     }
 }
+
+// --- download -------------------------------------------------------------------
+
+#[test]
+fn the_download_floor_defaults_can_be_set_and_turned_off() {
+    use tern_core::board::DownloadFloor;
+    assert_eq!(
+        parse_board(FILE, &base()).unwrap().download_floor,
+        DownloadFloor::DEFAULT
+    );
+    let set = format!("{}\n[download]\nmin-rate = 1024\nwindow = 5\n", base());
+    assert_eq!(
+        parse_board(FILE, &set).unwrap().download_floor,
+        DownloadFloor {
+            min_bytes_per_s: 1024,
+            window_s: 5
+        }
+    );
+    let off = format!("{}\n[download]\nmin-rate = 0\nwindow = 0\n", base());
+    assert_eq!(
+        parse_board(FILE, &off)
+            .unwrap()
+            .download_floor
+            .min_bytes_per_s,
+        0
+    );
+}
+
+#[test]
+fn a_download_floor_needs_a_window_of_a_second_to_an_hour() {
+    let zero = format!("{}\n[download]\nmin-rate = 128\nwindow = 0\n", base());
+    let error = fails(&zero, "download.window", "must be greater than 0");
+    assert!(matches!(error.problem, Problem::Zero { .. }));
+    let long = format!("{}\n[download]\nmin-rate = 128\nwindow = 3601\n", base());
+    let error = fails(&long, "download.window", "may be at most 3600");
+    assert!(matches!(
+        error.problem,
+        Problem::TooLarge {
+            value: 3601,
+            max: 3600,
+            ..
+        }
+    ));
+}

@@ -117,6 +117,7 @@ fn stale_boards(name: &str) -> &'static [&'static BoardTable] {
         limits: real.limits(),
         sector_size: real.sector_size(),
         trial_restarts: real.trial_restarts(),
+        download_floor: tern_core::board::DownloadFloor::DEFAULT,
         slots: real.slots(),
         trust_keys: real.trust_keys(),
         signatures_required: real.signatures_required(),

@@ -104,6 +104,8 @@ struct Plan {
     upstream: Option<SocketAddr>,
     /// Close the connection after this many response bytes.
     drops: Vec<usize>,
+    /// Connections closed by `drops` so far.
+    dropped: usize,
     /// Go silent after this many response bytes, holding the connection open.
     stalls: Vec<usize>,
     /// Flip the response byte at this offset.
@@ -116,6 +118,8 @@ struct Plan {
     endless: usize,
     /// Junk bytes the endless connections got written, in all.
     junk_sent: usize,
+    /// Download connections to trickle: 64 bytes every 250 ms (256 bytes/s).
+    trickle: usize,
     /// Download connections seen.
     downloads: usize,
 }
@@ -135,11 +139,12 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                 let n = client.read(&mut head).await.unwrap_or(0);
                 head.truncate(n);
                 let text = String::from_utf8_lossy(&head).to_string();
-                let (upstream, drop_at, corrupt_at, endless, stall_at) = {
+                let (upstream, drop_at, corrupt_at, endless, stall_at, trickle) = {
                     let mut p = plan.lock().unwrap();
                     let mut faults = (None, None);
                     let mut endless = false;
                     let mut stall = None;
+                    let mut trickle = false;
                     if text.starts_with("GET /device/v1/bundles/") {
                         p.downloads += 1;
                         let range = text
@@ -157,8 +162,12 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                             endless = true;
                         }
                         stall = (!p.stalls.is_empty()).then(|| p.stalls.remove(0));
+                        if p.trickle > 0 {
+                            p.trickle -= 1;
+                            trickle = true;
+                        }
                     }
-                    (p.upstream, faults.0, faults.1, endless, stall)
+                    (p.upstream, faults.0, faults.1, endless, stall, trickle)
                 };
                 let Some(up) = upstream else { return };
                 let Ok(mut server) = TcpStream::connect(up).await else {
@@ -188,6 +197,7 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                         }
                         if let Some(limit) = drop_at.filter(|l| sent + n >= *l) {
                             let _ = cw.write_all(&chunk[..limit - sent]).await;
+                            plan.lock().unwrap().dropped += 1;
                             return;
                         }
                         if let Some(limit) = stall_at.filter(|l| sent + n >= *l) {
@@ -195,7 +205,14 @@ async fn proxy(plan: Arc<Mutex<Plan>>) -> SocketAddr {
                             // Silent, the connection held open, until the test ends.
                             std::future::pending::<()>().await;
                         }
-                        if cw.write_all(&chunk).await.is_err() {
+                        if trickle {
+                            for piece in chunk.chunks(64) {
+                                if cw.write_all(piece).await.is_err() {
+                                    return;
+                                }
+                                tokio::time::sleep(Duration::from_millis(250)).await;
+                            }
+                        } else if cw.write_all(&chunk).await.is_err() {
                             return;
                         }
                         sent += n;
@@ -380,6 +397,78 @@ async fn an_endless_body_is_cut_at_the_signed_length() {
     stop_server(server).await;
 }
 
+/// linux-gateway's table with a download floor of 1 KiB/s over 2 s (a test fixture,
+/// as `tern_core::board::BoardFields` allows): the default's 30 s would make the
+/// test half a minute longer, not different.
+fn floored_board() -> &'static tern_core::board::BoardTable {
+    let b = board();
+    Box::leak(Box::new(tern_core::board::BoardTable::new(
+        tern_core::board::BoardFields {
+            name: b.name(),
+            engine: b.engine(),
+            limits: b.limits(),
+            sector_size: b.sector_size(),
+            trial_restarts: b.trial_restarts(),
+            download_floor: tern_core::board::DownloadFloor {
+                min_bytes_per_s: 1024,
+                window_s: 2,
+            },
+            slots: b.slots(),
+            trust_keys: b.trust_keys(),
+            signatures_required: b.signatures_required(),
+            offers: *b.offers(),
+        },
+    )))
+}
+
+/// A server that trickles the bundle (256 bytes/s, fast enough never to trip the
+/// silence limit) below the board's floor (1 KiB/s over 2 s): the gateway drops the
+/// connection once the window has passed, resumes with a `Range`, and installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed() {
+    let dir = scratch("trickle");
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(v(1), 1);
+    let sha = tern_core::bundle::sha256(&v1);
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        trickle: 1,
+        ..Plan::default()
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1.clone()).await;
+    let started = std::time::Instant::now();
+    let cfg = GatewayConfig {
+        board: floored_board(),
+        ..gateway(via, &dir.join("gw"), 2)
+    };
+    tokio::time::timeout(Duration::from_secs(60), tern_host::gateway::run(cfg))
+        .await
+        .expect("the gateway is not still reading the trickle")
+        .unwrap();
+    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "it read the trickle for a window first: {took:?}"
+    );
+    let trickled_whole = Duration::from_millis(250 * (v1.len() as u64).div_ceil(64));
+    assert!(
+        took < trickled_whole,
+        "it did not read the whole trickle ({trickled_whole:?}): {took:?}"
+    );
+    {
+        let p = plan.lock().unwrap();
+        assert_eq!(p.downloads, 2, "{:?}", p.ranges);
+        assert!(
+            p.ranges[1].contains("bytes=") && !p.ranges[1].contains("bytes=0-"),
+            "the second attempt resumes: {:?}",
+            p.ranges
+        );
+    }
+    stop_server(server).await;
+}
+
 /// A server that goes silent mid-download, the connection held open: the gateway
 /// gives the download up after the silence limit (`SILENCE_TIMEOUT_MS`, the device's
 /// too), resumes it with a `Range` on its next attempt, and installs the bundle.
@@ -467,8 +556,10 @@ async fn server_lost_mid_download_then_agent_restarts_and_resumes() {
     // The first download is cut half way and the server goes away: the agent gives
     // up for this check-in with a partial download on disk.
     let gw = tokio::spawn(tern_host::gateway::run(gateway(via, &dir.join("gw"), 1)));
-    while plan.lock().unwrap().downloads == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Once the cut is made (half the bundle reached the gateway), before its next
+    // attempt (`DOWNLOAD_PAUSE_MS` later).
+    while plan.lock().unwrap().dropped == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     stop_server(server).await;
     gw.await.unwrap().unwrap();

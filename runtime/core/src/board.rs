@@ -96,10 +96,34 @@ pub struct BoardTable {
     limits: Limits,
     sector_size: u32,
     trial_restarts: u8,
+    download_floor: DownloadFloor,
     slots: &'static [Slot],
     trust_keys: &'static [TrustKey],
     signatures_required: u8,
     offers: Offer,
+}
+
+/// The slowest bundle download a board keeps reading (board.toml `[download]`):
+/// once `window_s` seconds of a download have brought fewer than `min_bytes_per_s`
+/// bytes a second, the agent drops the connection and resumes later with a `Range`.
+/// A server (or a man in the middle) that trickles bytes just fast enough to beat
+/// the silence limit cannot hold the update channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownloadFloor {
+    /// Bytes a second; 0 turns the floor off.
+    pub min_bytes_per_s: u32,
+    /// How long a download may stay below the floor, seconds (at least 1).
+    pub window_s: u32,
+}
+
+impl DownloadFloor {
+    /// A board.toml without `[download]`: 128 bytes a second over 30 seconds (a
+    /// 64 KiB bundle at the floor takes under 9 minutes; the QEMU boards download at
+    /// tens of KiB a second).
+    pub const DEFAULT: DownloadFloor = DownloadFloor {
+        min_bytes_per_s: 128,
+        window_s: 30,
+    };
 }
 
 /// Every field of a [`BoardTable`], by name, for [`BoardTable::new`].
@@ -120,6 +144,8 @@ pub struct BoardFields {
     pub sector_size: u32,
     /// Restarts during one trial taken as inconclusive.
     pub trial_restarts: u8,
+    /// The slowest download the agent keeps reading.
+    pub download_floor: DownloadFloor,
     /// Component slots (A/B).
     pub slots: &'static [Slot],
     /// Keys whose signatures the board accepts.
@@ -145,6 +171,7 @@ impl BoardTable {
             limits,
             sector_size,
             trial_restarts,
+            download_floor,
             slots,
             trust_keys,
             signatures_required,
@@ -156,6 +183,7 @@ impl BoardTable {
             limits,
             sector_size,
             trial_restarts,
+            download_floor,
             slots,
             trust_keys,
             signatures_required,
@@ -187,6 +215,11 @@ impl BoardTable {
     /// again) before the bundle is rolled back (board.toml `flash.trial-restarts`).
     pub const fn trial_restarts(&self) -> u8 {
         self.trial_restarts
+    }
+
+    /// The slowest download the agent keeps reading (board.toml `[download]`).
+    pub const fn download_floor(&self) -> DownloadFloor {
+        self.download_floor
     }
 
     /// Component slots (A/B).

@@ -152,7 +152,7 @@ fn send<F: NorFlash, D: Nic, E: core::fmt::Display>(
             head = true;
             agent.response_head(status);
         }
-        match agent.response_data(chunk) {
+        match agent.response_data(clock::now_ms(), chunk) {
             Flow::Continue => Ok(()),
             Flow::Stop => Err("the agent stopped reading".to_string()),
         }

@@ -61,6 +61,7 @@ pub fn trusting_only(board: &BoardTable, public_key: [u8; 32]) -> BoardTable {
         limits: board.limits(),
         sector_size: board.sector_size(),
         trial_restarts: board.trial_restarts(),
+        download_floor: tern_core::board::DownloadFloor::DEFAULT,
         slots: board.slots(),
         trust_keys: keys,
         signatures_required: 1,

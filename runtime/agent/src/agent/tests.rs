@@ -153,6 +153,11 @@ struct Server {
     fed: usize,
     /// Every check-in received.
     check_ins: Vec<CheckIn>,
+    /// For each download connection in turn: milliseconds between its 100-byte
+    /// chunks (a server that trickles).
+    trickle: VecDeque<u64>,
+    /// The pace of the answer being served.
+    pace_ms: u64,
 }
 
 impl Server {
@@ -192,6 +197,7 @@ impl Server {
             return Ok((200, reply.encode().unwrap(), None));
         }
         let id = req.path.rsplit('/').next().unwrap();
+        self.pace_ms = self.trickle.pop_front().unwrap_or(0);
         let Some(bytes) = self.bundles.get(id) else {
             return Ok((404, b"no such bundle".to_vec(), None));
         };
@@ -240,7 +246,8 @@ fn drive<F: NorFlash>(agent: &mut Agent<F>, server: &mut Server, check_ins: usiz
                         let mut stopped = false;
                         for chunk in body[..end].chunks(100) {
                             server.fed += chunk.len();
-                            if agent.response_data(chunk) == Flow::Stop {
+                            now += server.pace_ms;
+                            if agent.response_data(now, chunk) == Flow::Stop {
                                 stopped = true;
                                 break;
                             }
@@ -452,6 +459,64 @@ fn bytes_past_the_signed_length_are_never_read() {
     );
 }
 
+/// A server that trickles the bundle (100 bytes every 2 s, 50 bytes/s) stays below
+/// the board's floor (`DownloadFloor::DEFAULT`: 128 bytes/s over 30 s): the agent
+/// drops the connection once a window has passed, says why, and resumes with a
+/// `Range` from what is in flash; a server at full speed then finishes the install.
+#[test]
+fn a_download_below_the_boards_floor_is_dropped_and_resumed() {
+    let floor = tern_core::board::DownloadFloor::DEFAULT;
+    let mut s = Server {
+        trickle: [2000].into(),
+        ..Server::default()
+    };
+    let mut a = agent(fresh_flash());
+    let assigned = s.assign(spec(1, 0).build());
+    let window_bytes = (floor.window_s as usize * 1000 / 2000) * 100;
+    assert!(
+        assigned.len as usize > window_bytes + 200,
+        "the bundle outlasts one window"
+    );
+    let lines = drive(&mut a, &mut s, 2);
+    assert_eq!(
+        a.slots().active().map(|i| i.bundle_sha256),
+        Some(assigned.sha256)
+    );
+    let d = downloads(&s);
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert_eq!(d[0], None);
+    // Stopped after the window's bytes (plus the chunk that showed it), resumed there.
+    let resumed = d[1].unwrap() as usize;
+    assert!(
+        resumed > window_bytes - 200 && resumed <= window_bytes + 100,
+        "{d:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(&format!(
+            "bytes/s for {} s, below the board's floor of {} bytes/s",
+            floor.window_s, floor.min_bytes_per_s
+        ))),
+        "{lines:#?}"
+    );
+}
+
+/// A slow link that still beats the floor (130 bytes/s) is read to the end.
+#[test]
+fn a_download_above_the_floor_is_read_to_the_end() {
+    let mut s = Server {
+        trickle: [769].into(),
+        ..Server::default()
+    };
+    let mut a = agent(fresh_flash());
+    let assigned = s.assign(spec(1, 0).build());
+    drive(&mut a, &mut s, 2);
+    assert_eq!(
+        a.slots().active().map(|i| i.bundle_sha256),
+        Some(assigned.sha256)
+    );
+    assert_eq!(downloads(&s), [None], "one connection");
+}
+
 #[test]
 fn a_dropped_connection_resumes_with_a_range() {
     let (s, _) = installs(Server {
@@ -637,7 +702,7 @@ fn an_http_error_page_is_shown_and_never_written() {
         panic!("expected a check-in");
     };
     a.response_head(401);
-    a.response_data(b"unknown device or token");
+    a.response_data(0, b"unknown device or token");
     a.response_end(0);
     let Action::Notice(n) = a.poll(0) else {
         panic!("expected a notice");
@@ -804,7 +869,7 @@ fn until_trial<F: NorFlash>(agent: &mut Agent<F>, server: &mut Server) {
                 let (status, body, _) = server.serve(&req).unwrap();
                 agent.response_head(status);
                 for chunk in body.chunks(100) {
-                    agent.response_data(chunk);
+                    agent.response_data(now, chunk);
                 }
                 agent.response_end(now);
             }

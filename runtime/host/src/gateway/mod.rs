@@ -161,7 +161,7 @@ async fn exchange(agent: &mut Agent<FileFlash>, client: &Client, req: Request, s
                     agent.response_head(status);
                     true
                 }
-                Piece::Data(data) => agent.response_data(data) == Flow::Continue,
+                Piece::Data(data) => agent.response_data(ms_since(start), data) == Flow::Continue,
             },
         )
         .await;

@@ -82,6 +82,7 @@ pub static DEVICE_BOARD: BoardTable = BoardTable::new(BoardFields {
     limits: Limits::HOST,
     sector_size: 4096,
     trial_restarts: 0,
+    download_floor: tern_core::board::DownloadFloor::DEFAULT,
     slots: SLOTS,
     trust_keys: &[TrustKey {
         name: "tern-dev-2026",
@@ -98,6 +99,7 @@ pub static GATEWAY_BOARD: BoardTable = BoardTable::new(BoardFields {
     limits: Limits::HOST,
     sector_size: 4096,
     trial_restarts: 0,
+    download_floor: tern_core::board::DownloadFloor::DEFAULT,
     slots: SLOTS,
     trust_keys: &[TrustKey {
         name: "tern-dev-ops-2026",
