@@ -715,4 +715,99 @@ mod tests {
         assert!(h.kv_set("k".into(), vec![]).is_err());
         assert!(h.gpio_get(1).is_err());
     }
+
+    #[test]
+    fn buckets_open_on_the_components_store_only_and_are_bounded() {
+        let mut h = host(Grant::parse(["kv=4096"]).unwrap());
+        assert_eq!(h.kv_open("".into()), Ok(0));
+        assert_eq!(h.kv_open("default".into()), Ok(1));
+        assert_eq!(h.kv_open("redis://x".into()), Err(KvError::NoSuchStore));
+        // Both buckets are the one store.
+        assert_eq!(h.bucket_set(0, "k".into(), vec![7]), Ok(()));
+        assert_eq!(h.bucket_get(1, "k".into()), Ok(Some(vec![7])));
+        // Up to the limit, then an error value; a dropped number is given again,
+        // lowest first.
+        for b in 2..Host::MAX_OPEN_BUCKETS {
+            assert_eq!(h.kv_open("".into()), Ok(b));
+        }
+        assert!(matches!(h.kv_open("".into()), Err(KvError::Other(m)) if m.contains("drop one")));
+        h.bucket_drop(5);
+        h.bucket_drop(3);
+        assert_eq!(h.kv_open("".into()), Ok(3));
+        // A closed bucket is refused (an engine bug, not a guest's: handle tables
+        // never pass one).
+        assert!(matches!(
+            h.bucket_get(5, "k".into()),
+            Err(KvError::Other(_))
+        ));
+        assert!(matches!(
+            h.bucket_exists(99, "k".into()),
+            Err(KvError::Other(_))
+        ));
+        // Without `kv`, no bucket opens.
+        assert_eq!(
+            host(Grant::default()).kv_open("".into()),
+            Err(KvError::AccessDenied)
+        );
+    }
+
+    #[test]
+    fn bucket_writes_keep_the_kv_quota_and_deletes_free_it() {
+        let mut h = host(Grant::parse(["kv=10"]).unwrap());
+        let b = h.kv_open("".into()).unwrap();
+        assert_eq!(h.bucket_set(b, "ab".into(), vec![0; 8]), Ok(()));
+        assert_eq!(
+            h.bucket_set(b, "c".into(), vec![0]),
+            Err(KvError::Other(
+                "kv quota exceeded: 12 bytes needed, 10 granted".into()
+            ))
+        );
+        // Overwriting counts the new value only; `kv.set` and `bucket.set` share it.
+        assert_eq!(h.bucket_set(b, "ab".into(), vec![1; 8]), Ok(()));
+        assert!(h.kv_set("c".into(), vec![0]).is_err());
+        assert_eq!(h.bucket_exists(b, "ab".into()), Ok(true));
+        assert_eq!(h.bucket_delete(b, "ab".into()), Ok(()));
+        assert_eq!(h.bucket_exists(b, "ab".into()), Ok(false));
+        assert_eq!(
+            h.bucket_delete(b, "ab".into()),
+            Ok(()),
+            "deleting nothing is fine"
+        );
+        assert_eq!(h.bucket_set(b, "c".into(), vec![0]), Ok(()));
+    }
+
+    #[test]
+    fn list_keys_pages_in_byte_order_with_a_cursor() {
+        let mut h = host(Grant::parse(["kv=4096"]).unwrap());
+        let b = h.kv_open("".into()).unwrap();
+        let n = Host::KEYS_PER_PAGE * 2 + 3;
+        for i in (0..n).rev() {
+            h.bucket_set(b, alloc::format!("key-{i:03}"), vec![])
+                .unwrap();
+        }
+        let mut all = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = h.bucket_list_keys(b, cursor).unwrap();
+            assert!(page.keys.len() <= Host::KEYS_PER_PAGE);
+            all.extend(page.keys);
+            pages += 1;
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        let expected: Vec<String> = (0..n).map(|i| alloc::format!("key-{i:03}")).collect();
+        assert_eq!(all, expected);
+        // A cursor past the end is an empty last page.
+        assert_eq!(
+            h.bucket_list_keys(b, Some(u64::MAX)),
+            Ok(KeyPage {
+                keys: Vec::new(),
+                cursor: None
+            })
+        );
+    }
 }
