@@ -273,6 +273,39 @@ async fn endless_response(client: &mut TcpStream, server: &mut TcpStream, plan: 
     }
 }
 
+/// One fault test's set-up: a fresh server with bundle v1 published and assigned to
+/// the device, behind a proxy that follows `plan` (made from v1's length; its
+/// upstream is the server).
+struct Faulty {
+    dir: PathBuf,
+    server: TestServer,
+    v1: Vec<u8>,
+    sha: [u8; 32],
+    plan: Arc<Mutex<Plan>>,
+    via: SocketAddr,
+}
+
+async fn faulty(name: &str, plan: impl FnOnce(usize) -> Plan) -> Faulty {
+    let dir = scratch(name);
+    let server = start_server(&dir.join("server")).await;
+    let v1 = bundle(v(1), 1);
+    let sha = tern_core::bundle::sha256(&v1);
+    let plan = Arc::new(Mutex::new(Plan {
+        upstream: Some(server.addr),
+        ..plan(v1.len())
+    }));
+    let via = proxy(plan.clone()).await;
+    publish_and_assign(server.addr, v1.clone()).await;
+    Faulty {
+        dir,
+        server,
+        v1,
+        sha,
+        plan,
+        via,
+    }
+}
+
 async fn publish_and_assign(server: SocketAddr, bytes: Vec<u8>) -> String {
     let admin = Client::new(&format!("http://{server}"), ADMIN).unwrap();
     let id = protocol::bundle_id(&tern_core::bundle::sha256(&bytes));
@@ -323,19 +356,20 @@ fn offsets(seed: u64, n: usize, max: usize) -> Vec<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
     for seed in [1u64, 7, 42] {
-        let dir = scratch(&format!("drops-{seed}"));
-        let server = start_server(&dir.join("server")).await;
-        let v1 = bundle(v(1), 1);
-        let sha = tern_core::bundle::sha256(&v1);
         // Each of the first three download connections is cut somewhere in its first
         // quarter, so every one of them ends early.
-        let plan = Arc::new(Mutex::new(Plan {
-            upstream: Some(server.addr),
-            drops: offsets(seed, 3, v1.len() / 4),
+        let Faulty {
+            dir,
+            server,
+            sha,
+            plan,
+            via,
+            ..
+        } = faulty(&format!("drops-{seed}"), |len| Plan {
+            drops: offsets(seed, 3, len / 4),
             ..Plan::default()
-        }));
-        let via = proxy(plan.clone()).await;
-        publish_and_assign(server.addr, v1).await;
+        })
+        .await;
         tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
             .await
             .unwrap();
@@ -364,17 +398,18 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
 /// connection, and installs exactly the bundle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_body_is_cut_at_the_signed_length() {
-    let dir = scratch("endless");
-    let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(v(1), 1);
-    let sha = tern_core::bundle::sha256(&v1);
-    let plan = Arc::new(Mutex::new(Plan {
-        upstream: Some(server.addr),
+    let Faulty {
+        dir,
+        server,
+        sha,
+        plan,
+        via,
+        ..
+    } = faulty("endless", |_| Plan {
         endless: 1,
         ..Plan::default()
-    }));
-    let via = proxy(plan.clone()).await;
-    publish_and_assign(server.addr, v1).await;
+    })
+    .await;
     tokio::time::timeout(
         Duration::from_secs(60),
         tern_host::gateway::run(gateway(via, &dir.join("gw"), 2)),
@@ -395,6 +430,17 @@ async fn an_endless_body_is_cut_at_the_signed_length() {
         assert!(p.junk_sent < 32 << 20, "junk written: {}", p.junk_sent);
     }
     stop_server(server).await;
+}
+
+/// Two download connections, the second resuming with a `Range` past byte 0.
+fn resumed_once(plan: &Mutex<Plan>) {
+    let p = plan.lock().unwrap();
+    assert_eq!(p.downloads, 2, "{:?}", p.ranges);
+    assert!(
+        p.ranges[1].contains("bytes=") && !p.ranges[1].contains("bytes=0-"),
+        "the second attempt resumes: {:?}",
+        p.ranges
+    );
 }
 
 /// linux-gateway's table with a download floor of 1 KiB/s over 2 s (a test fixture,
@@ -426,17 +472,18 @@ fn floored_board() -> &'static tern_core::board::BoardTable {
 /// connection once the window has passed, resumes with a `Range`, and installs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed() {
-    let dir = scratch("trickle");
-    let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(v(1), 1);
-    let sha = tern_core::bundle::sha256(&v1);
-    let plan = Arc::new(Mutex::new(Plan {
-        upstream: Some(server.addr),
+    let Faulty {
+        dir,
+        server,
+        v1,
+        sha,
+        plan,
+        via,
+    } = faulty("trickle", |_| Plan {
         trickle: 1,
         ..Plan::default()
-    }));
-    let via = proxy(plan.clone()).await;
-    publish_and_assign(server.addr, v1.clone()).await;
+    })
+    .await;
     let started = std::time::Instant::now();
     let cfg = GatewayConfig {
         board: floored_board(),
@@ -457,15 +504,7 @@ async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed(
         took < trickled_whole,
         "it did not read the whole trickle ({trickled_whole:?}): {took:?}"
     );
-    {
-        let p = plan.lock().unwrap();
-        assert_eq!(p.downloads, 2, "{:?}", p.ranges);
-        assert!(
-            p.ranges[1].contains("bytes=") && !p.ranges[1].contains("bytes=0-"),
-            "the second attempt resumes: {:?}",
-            p.ranges
-        );
-    }
+    resumed_once(&plan);
     stop_server(server).await;
 }
 
@@ -474,17 +513,18 @@ async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed(
 /// too), resumes it with a `Range` on its next attempt, and installs the bundle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_gone_silent_is_given_up_and_the_download_resumed() {
-    let dir = scratch("silent");
-    let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(v(1), 1);
-    let sha = tern_core::bundle::sha256(&v1);
-    let plan = Arc::new(Mutex::new(Plan {
-        upstream: Some(server.addr),
-        stalls: vec![v1.len() / 2],
+    let Faulty {
+        dir,
+        server,
+        sha,
+        plan,
+        via,
+        ..
+    } = faulty("silent", |len| Plan {
+        stalls: vec![len / 2],
         ..Plan::default()
-    }));
-    let via = proxy(plan.clone()).await;
-    publish_and_assign(server.addr, v1).await;
+    })
+    .await;
     let started = std::time::Instant::now();
     tokio::time::timeout(
         Duration::from_secs(60),
@@ -498,32 +538,25 @@ async fn a_server_gone_silent_is_given_up_and_the_download_resumed() {
         started.elapsed() >= Duration::from_millis(tern_core::protocol::SILENCE_TIMEOUT_MS),
         "it waited out the silence limit before giving up"
     );
-    {
-        let p = plan.lock().unwrap();
-        assert_eq!(p.downloads, 2, "{:?}", p.ranges);
-        assert!(
-            p.ranges[1].contains("bytes=") && !p.ranges[1].contains("bytes=0-"),
-            "the second attempt resumes: {:?}",
-            p.ranges
-        );
-    }
+    resumed_once(&plan);
     stop_server(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_corrupted_in_transit_are_thrown_away_and_fetched_again() {
-    let dir = scratch("corrupt");
-    let server = start_server(&dir.join("server")).await;
-    let v1 = bundle(v(1), 1);
-    let sha = tern_core::bundle::sha256(&v1);
-    let plan = Arc::new(Mutex::new(Plan {
-        upstream: Some(server.addr),
+    let Faulty {
+        dir,
+        server,
+        sha,
+        plan,
+        via,
+        ..
+    } = faulty("corrupt", |len| Plan {
         // Past the HTTP head (a few hundred bytes): a byte of the bundle itself.
-        corrupt: vec![v1.len() / 2],
+        corrupt: vec![len / 2],
         ..Plan::default()
-    }));
-    let via = proxy(plan.clone()).await;
-    publish_and_assign(server.addr, v1).await;
+    })
+    .await;
     tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
         .await
         .unwrap();

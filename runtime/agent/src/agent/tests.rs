@@ -429,15 +429,21 @@ fn a_full_queue_drops_the_oldest_and_says_how_many() {
 
 /// A fresh agent against `s` with one bundle assigned, driven through two check-ins;
 /// checks the bundle is then active. Returns the server and the assignment.
-fn installs(mut s: Server) -> (Server, Assignment) {
+fn installs(s: Server) -> (Server, Assignment) {
+    let (s, assigned, _) = installs_saying(s);
+    (s, assigned)
+}
+
+/// [`installs`], with the notices it logged.
+fn installs_saying(mut s: Server) -> (Server, Assignment, Vec<String>) {
     let mut a = agent(fresh_flash());
     let assigned = s.assign(spec(1, 0).build());
-    drive(&mut a, &mut s, 2);
+    let lines = drive(&mut a, &mut s, 2);
     assert_eq!(
         a.slots().active().map(|i| i.bundle_sha256),
         Some(assigned.sha256)
     );
-    (s, assigned)
+    (s, assigned, lines)
 }
 
 /// A server that sends more than the bundle, without end: the agent reads no further
@@ -466,21 +472,14 @@ fn bytes_past_the_signed_length_are_never_read() {
 #[test]
 fn a_download_below_the_boards_floor_is_dropped_and_resumed() {
     let floor = tern_core::board::DownloadFloor::DEFAULT;
-    let mut s = Server {
+    let (s, assigned, lines) = installs_saying(Server {
         trickle: [2000].into(),
         ..Server::default()
-    };
-    let mut a = agent(fresh_flash());
-    let assigned = s.assign(spec(1, 0).build());
+    });
     let window_bytes = (floor.window_s as usize * 1000 / 2000) * 100;
     assert!(
         assigned.len as usize > window_bytes + 200,
         "the bundle outlasts one window"
-    );
-    let lines = drive(&mut a, &mut s, 2);
-    assert_eq!(
-        a.slots().active().map(|i| i.bundle_sha256),
-        Some(assigned.sha256)
     );
     let d = downloads(&s);
     assert_eq!(d.len(), 2, "{d:?}");
@@ -503,17 +502,10 @@ fn a_download_below_the_boards_floor_is_dropped_and_resumed() {
 /// A slow link that still beats the floor (130 bytes/s) is read to the end.
 #[test]
 fn a_download_above_the_floor_is_read_to_the_end() {
-    let mut s = Server {
+    let (s, _) = installs(Server {
         trickle: [769].into(),
         ..Server::default()
-    };
-    let mut a = agent(fresh_flash());
-    let assigned = s.assign(spec(1, 0).build());
-    drive(&mut a, &mut s, 2);
-    assert_eq!(
-        a.slots().active().map(|i| i.bundle_sha256),
-        Some(assigned.sha256)
-    );
+    });
     assert_eq!(downloads(&s), [None], "one connection");
 }
 
