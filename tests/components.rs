@@ -225,6 +225,12 @@ fn a_component_importing_anything_outside_tern_edge_is_refused_by_name() {
             "tern:edge/kv@0.1.0",
             "store",
         ),
+        // A resource of a host interface that the interface does not define.
+        (
+            r#"(import "wasi:keyvalue/store@0.2.0-draft" (instance (export "cursor" (type (sub resource)))))"#,
+            "wasi:keyvalue/store@0.2.0-draft",
+            "cursor",
+        ),
     ] {
         let comp = hand_made(import, &exports);
         let e = load_error(&comp, &all);

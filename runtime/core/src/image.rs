@@ -523,4 +523,68 @@ mod tests {
             assert!(w.export(name).is_some(), "{name}");
         }
     }
+
+    /// An image with one host import lowered into `tables` handle tables, its type
+    /// holding a handle to resource `resource`, and `resources` listed.
+    fn image(table: u32, tables: u32, resource: u32, resources: usize) -> super::DeviceImage {
+        use super::*;
+        let mut b = tern_cabi::TypesBuilder::new();
+        let own = b.add(tern_cabi::TypeNode::Own(tern_cabi::ResourceId(resource)));
+        DeviceImage {
+            version: IMAGE_VERSION,
+            types: b.finish().unwrap(),
+            modules: Vec::new(),
+            steps: alloc::vec![
+                Step::Func(Func::Import(HostFunc {
+                    interface: "wasi:keyvalue/store@0.2.0-draft".into(),
+                    name: "[resource-drop]bucket".into(),
+                    ty: FuncType {
+                        params: alloc::vec![own],
+                        result: None,
+                    },
+                })),
+                Step::CoreFunc(CoreFunc::Lower {
+                    func: 0,
+                    options: CanonOptions::default(),
+                    table,
+                }),
+            ],
+            exports: Vec::new(),
+            resources: (0..resources)
+                .map(|_| Resource {
+                    interface: "wasi:keyvalue/store@0.2.0-draft".into(),
+                    name: "bucket".into(),
+                })
+                .collect(),
+            tables,
+        }
+    }
+
+    #[test]
+    fn handle_tables_and_resources_are_checked_like_every_reference() {
+        use super::*;
+        let good = image(0, 1, 0, 1);
+        assert_eq!(decode(&encode(&good)).map(|_| ()), Ok(()));
+        // A lowering into a handle table the image does not have.
+        assert_eq!(
+            image(1, 1, 0, 1).check(),
+            Err(ImageError::Dangling {
+                step: 1,
+                space: "handle table",
+                index: 1
+            })
+        );
+        // A handle to a resource the image does not list.
+        let e = image(0, 1, 1, 1).check().unwrap_err();
+        assert_eq!(e, ImageError::UnknownResource { resource: 1 });
+        assert!(alloc::format!("{e}").contains("resource 1"), "{e}");
+        // An image of the version before resources is refused, saying to sign again.
+        let old = DeviceImage { version: 1, ..good };
+        let e = decode(&encode(&old)).unwrap_err();
+        assert_eq!(e, ImageError::Version { found: 1 });
+        assert!(
+            alloc::format!("{e}").contains("sign the component again"),
+            "{e}"
+        );
+    }
 }
