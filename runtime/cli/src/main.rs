@@ -65,7 +65,9 @@ enum Command {
     /// capabilities, then checks the payload against the signed hash and validates it
     /// against the wasm features of the board's engine.
     Verify(commands::verify::Args),
-    /// Print a bundle's manifest and signatures, and which boards' keys verify them.
+    /// Print a bundle's manifest and signatures, and which boards' keys verify them;
+    /// what the payload is (a device image's modules, steps and the host resources its
+    /// handles name) and the interfaces it imports.
     Inspect(commands::inspect::Args),
     /// List the boards compiled into this tern, with what they trust and offer.
     Boards,

@@ -1046,6 +1046,30 @@ fn sign_refuses_a_component_for_both_engines_at_once_naming_the_boards() {
     );
 }
 
+/// `tern inspect` names the host resources a device image's handles refer to:
+/// heartbeat's `wasi:keyvalue` bucket.
+#[test]
+fn inspect_names_a_device_images_host_resources() {
+    let dir = scratch("inspect-resources");
+    let heartbeat = component_file(&dir, "heartbeat");
+    let out = dir.join("heartbeat.tern");
+    let (code, stdout, err) = sign_for_boards(&heartbeat, &["qemu-mps2-an386"], &out);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let (code, stdout, stderr) = tern(&["inspect", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let kind = stdout.lines().find(|l| l.starts_with("kind:")).unwrap();
+    assert!(kind.starts_with("kind:      device image ("), "{kind}");
+    assert!(
+        kind.ends_with("; host resources: bucket of wasi:keyvalue/store@0.2.0-draft)"),
+        "{kind}"
+    );
+    let imports = stdout.lines().find(|l| l.starts_with("imports:")).unwrap();
+    assert!(
+        imports.contains("wasi:keyvalue/store@0.2.0-draft"),
+        "{imports}"
+    );
+}
+
 #[test]
 fn sign_refuses_a_component_a_wasmi_board_cannot_run_with_the_reason() {
     let dir = scratch("component-wasmi");

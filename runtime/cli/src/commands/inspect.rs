@@ -59,11 +59,24 @@ pub fn run(args: Args) -> Outcome {
     let kind = tern_host::sign::PayloadKind::of(payload);
     let detail = match kind {
         tern_host::sign::PayloadKind::DeviceImage => match tern_core::image::decode(payload) {
-            Ok(image) => format!(
-                " ({} core modules, {} plan steps)",
-                image.modules.len(),
-                image.steps.len()
-            ),
+            Ok(image) => {
+                let mut d = format!(
+                    " ({} core modules, {} plan steps",
+                    image.modules.len(),
+                    image.steps.len()
+                );
+                // The host's resources its handles name (`bucket` of wasi:keyvalue).
+                if !image.resources.is_empty() {
+                    let names: Vec<String> = image
+                        .resources
+                        .iter()
+                        .map(|r| format!("{} of {}", r.name, r.interface))
+                        .collect();
+                    d.push_str(&format!("; host resources: {}", names.join(", ")));
+                }
+                d.push(')');
+                d
+            }
             Err(e) => format!(" (BAD: {e})"),
         },
         _ => String::new(),
