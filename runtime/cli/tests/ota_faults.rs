@@ -285,6 +285,18 @@ struct Faulty {
     via: SocketAddr,
 }
 
+impl Faulty {
+    /// A gateway on this set-up's data directory through its proxy.
+    fn gateway(&self, polls: u32) -> GatewayConfig {
+        gateway(self.via, &self.dir.join("gw"), polls)
+    }
+
+    /// The bundle the gateway's flash says is active.
+    fn active(&self) -> Option<[u8; 32]> {
+        active_sha(&self.dir.join("gw"))
+    }
+}
+
 async fn faulty(name: &str, plan: impl FnOnce(usize) -> Plan) -> Faulty {
     let dir = scratch(name);
     let server = start_server(&dir.join("server")).await;
@@ -358,24 +370,15 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
     for seed in [1u64, 7, 42] {
         // Each of the first three download connections is cut somewhere in its first
         // quarter, so every one of them ends early.
-        let Faulty {
-            dir,
-            server,
-            sha,
-            plan,
-            via,
-            ..
-        } = faulty(&format!("drops-{seed}"), |len| Plan {
+        let t = faulty(&format!("drops-{seed}"), |len| Plan {
             drops: offsets(seed, 3, len / 4),
             ..Plan::default()
         })
         .await;
-        tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
-            .await
-            .unwrap();
-        assert_eq!(active_sha(&dir.join("gw")), Some(sha), "seed {seed}");
+        tern_host::gateway::run(t.gateway(2)).await.unwrap();
+        assert_eq!(t.active(), Some(t.sha), "seed {seed}");
         {
-            let p = plan.lock().unwrap();
+            let p = t.plan.lock().unwrap();
             assert_eq!(
                 p.downloads, 4,
                 "3 cut downloads, then the rest: {:?}",
@@ -389,7 +392,7 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
                 p.ranges
             );
         }
-        stop_server(server).await;
+        stop_server(t.server).await;
     }
 }
 
@@ -398,28 +401,21 @@ async fn drops_at_random_offsets_resume_and_install_the_signed_bundle() {
 /// connection, and installs exactly the bundle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_body_is_cut_at_the_signed_length() {
-    let Faulty {
-        dir,
-        server,
-        sha,
-        plan,
-        via,
-        ..
-    } = faulty("endless", |_| Plan {
+    let t = faulty("endless", |_| Plan {
         endless: 1,
         ..Plan::default()
     })
     .await;
     tokio::time::timeout(
         Duration::from_secs(60),
-        tern_host::gateway::run(gateway(via, &dir.join("gw"), 2)),
+        tern_host::gateway::run(t.gateway(2)),
     )
     .await
     .expect("the gateway is not still reading")
     .unwrap();
-    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    assert_eq!(t.active(), Some(t.sha));
     {
-        let p = plan.lock().unwrap();
+        let p = t.plan.lock().unwrap();
         assert_eq!(
             p.downloads, 1,
             "one download, cut by the gateway: {:?}",
@@ -429,7 +425,7 @@ async fn an_endless_body_is_cut_at_the_signed_length() {
         // agent reading on would have taken in the same time.
         assert!(p.junk_sent < 32 << 20, "junk written: {}", p.junk_sent);
     }
-    stop_server(server).await;
+    stop_server(t.server).await;
 }
 
 /// Two download connections, the second resuming with a `Range` past byte 0.
@@ -472,14 +468,7 @@ fn floored_board() -> &'static tern_core::board::BoardTable {
 /// connection once the window has passed, resumes with a `Range`, and installs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed() {
-    let Faulty {
-        dir,
-        server,
-        v1,
-        sha,
-        plan,
-        via,
-    } = faulty("trickle", |_| Plan {
+    let t = faulty("trickle", |_| Plan {
         trickle: 1,
         ..Plan::default()
     })
@@ -487,25 +476,25 @@ async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed(
     let started = std::time::Instant::now();
     let cfg = GatewayConfig {
         board: floored_board(),
-        ..gateway(via, &dir.join("gw"), 2)
+        ..t.gateway(2)
     };
     tokio::time::timeout(Duration::from_secs(60), tern_host::gateway::run(cfg))
         .await
         .expect("the gateway is not still reading the trickle")
         .unwrap();
-    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    assert_eq!(t.active(), Some(t.sha));
     let took = started.elapsed();
     assert!(
         took >= Duration::from_secs(2),
         "it read the trickle for a window first: {took:?}"
     );
-    let trickled_whole = Duration::from_millis(250 * (v1.len() as u64).div_ceil(64));
+    let trickled_whole = Duration::from_millis(250 * (t.v1.len() as u64).div_ceil(64));
     assert!(
         took < trickled_whole,
         "it did not read the whole trickle ({trickled_whole:?}): {took:?}"
     );
-    resumed_once(&plan);
-    stop_server(server).await;
+    resumed_once(&t.plan);
+    stop_server(t.server).await;
 }
 
 /// A server that goes silent mid-download, the connection held open: the gateway
@@ -513,14 +502,7 @@ async fn a_trickling_server_is_dropped_below_the_floor_and_the_download_resumed(
 /// too), resumes it with a `Range` on its next attempt, and installs the bundle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_gone_silent_is_given_up_and_the_download_resumed() {
-    let Faulty {
-        dir,
-        server,
-        sha,
-        plan,
-        via,
-        ..
-    } = faulty("silent", |len| Plan {
+    let t = faulty("silent", |len| Plan {
         stalls: vec![len / 2],
         ..Plan::default()
     })
@@ -528,48 +510,39 @@ async fn a_server_gone_silent_is_given_up_and_the_download_resumed() {
     let started = std::time::Instant::now();
     tokio::time::timeout(
         Duration::from_secs(60),
-        tern_host::gateway::run(gateway(via, &dir.join("gw"), 2)),
+        tern_host::gateway::run(t.gateway(2)),
     )
     .await
     .expect("the gateway is not still waiting on the silent server")
     .unwrap();
-    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    assert_eq!(t.active(), Some(t.sha));
     assert!(
         started.elapsed() >= Duration::from_millis(tern_core::protocol::SILENCE_TIMEOUT_MS),
         "it waited out the silence limit before giving up"
     );
-    resumed_once(&plan);
-    stop_server(server).await;
+    resumed_once(&t.plan);
+    stop_server(t.server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_corrupted_in_transit_are_thrown_away_and_fetched_again() {
-    let Faulty {
-        dir,
-        server,
-        sha,
-        plan,
-        via,
-        ..
-    } = faulty("corrupt", |len| Plan {
+    let t = faulty("corrupt", |len| Plan {
         // Past the HTTP head (a few hundred bytes): a byte of the bundle itself.
         corrupt: vec![len / 2],
         ..Plan::default()
     })
     .await;
-    tern_host::gateway::run(gateway(via, &dir.join("gw"), 2))
-        .await
-        .unwrap();
-    assert_eq!(active_sha(&dir.join("gw")), Some(sha));
+    tern_host::gateway::run(t.gateway(2)).await.unwrap();
+    assert_eq!(t.active(), Some(t.sha));
     {
-        let p = plan.lock().unwrap();
+        let p = t.plan.lock().unwrap();
         assert_eq!(
             p.ranges,
             ["range: none", "range: none"],
             "the corrupted copy is discarded whole and fetched again from the start"
         );
     }
-    stop_server(server).await;
+    stop_server(t.server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,15 +92,6 @@ impl World {
     pub fn export(&self, name: &str) -> Option<&NamedFunc> {
         self.exports.iter().find(|f| f.name == name)
     }
-
-    /// The id of the host resource `name` of `interface`, if the world has it.
-    pub fn resource(&self, interface: &str, name: &str) -> Option<tern_cabi::ResourceId> {
-        self.resources
-            .iter()
-            .position(|r| r.interface == interface && r.name == name)
-            .and_then(|i| u32::try_from(i).ok())
-            .map(tern_cabi::ResourceId)
-    }
 }
 
 /// The `tern:edge@0.1.0` world `component`, as `tern-wit` describes it from

@@ -101,10 +101,10 @@ fn same_resource(
 ) -> bool {
     match (image.get(r.0 as usize), world.get(w.0 as usize)) {
         (Some(r), Some(w)) => {
+            let iface = tern_core::Interface::from_import_module(&r.interface);
             r.name == w.name
-                && tern_core::Interface::from_import_module(&r.interface).is_some()
-                && tern_core::Interface::from_import_module(&r.interface)
-                    == tern_core::Interface::from_import_module(&w.interface)
+                && iface.is_some()
+                && iface == tern_core::Interface::from_import_module(&w.interface)
         }
         _ => false,
     }

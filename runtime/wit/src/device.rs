@@ -1630,14 +1630,14 @@ impl Runner<'_> {
                 Decl::ResourceDrop { resource } => {
                     // The host's resource this component knows by `resource`; its drop
                     // is the lowering of the host's `[resource-drop]` function.
-                    let id = f
-                        .resources
-                        .get(resource)
-                        .or_else(|| args.is_none().then(|| self.resources.ids.get(resource))?)
-                        .copied()
-                        .ok_or(ImageBuildError::Builtin {
-                            name: "resource.drop".into(),
-                        })?;
+                    // Every instance import (the root's too) put its resources there.
+                    let id =
+                        f.resources
+                            .get(resource)
+                            .copied()
+                            .ok_or(ImageBuildError::Builtin {
+                                name: "resource.drop".into(),
+                            })?;
                     let func = match self.drops.get(&id) {
                         Some(func) => *func,
                         None => {
